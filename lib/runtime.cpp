@@ -59,7 +59,11 @@ void Runtime::bind_thread() {
     }
     if (!m_bound) {
         m_backend->attach_thread();
+        m_owner = std::this_thread::get_id();
         m_bound = true;
+    } else if (m_owner != std::this_thread::get_id()) {
+        throw std::logic_error(
+            "dally: a Runtime runs on one thread: this one already ran on another thread");
     }
 }
 
@@ -174,8 +178,14 @@ void Runtime::drain() noexcept {
     m_draining = true;
     if (m_bound) {
         try {
-            m_backend->cancel_all();
-            while (m_backend->in_flight() > 0) m_backend->poll(true);
+            if (m_owner == std::this_thread::get_id()) {
+                m_backend->cancel_all();
+                while (m_backend->in_flight() > 0) m_backend->poll(true);
+            } else {
+                // Destroyed after its thread: only that thread may enter the ring, and when
+                // it exited the kernel cancelled its requests; collect what they posted.
+                m_backend->reap_posted();
+            }
         } catch (const std::exception& e) {
             std::fprintf(stderr, "dally: runtime shutdown could not drain the ring: %s\n",
                          e.what());

@@ -1,7 +1,7 @@
 // dally/runtime.hpp: Runtime, one io_uring ring and one FIFO of ready tasks per thread.
 //
 // A Runtime runs on exactly one thread (the first one to call run()/block_on()) and
-// must be destroyed there or after that thread is done with it. Its tasks stay on it
+// must be destroyed on that thread or after that thread has exited. Its tasks stay on it
 // unless they hop with `co_await resume_on(other)`. `spawn`, `post` and `submit` are
 // safe from ANY thread, runtime or not; they go through a lock-free MPSC inbox and wake
 // the runtime only when it is parked, so a burst of posts costs at most one wakeup.
@@ -21,6 +21,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <utility>
 
@@ -128,6 +129,7 @@ private:
     void (*m_on_idle)(void*) = nullptr;
     void* m_on_idle_ctx = nullptr;
     detail::TaskRoot* m_live = nullptr;
+    std::thread::id m_owner{};
     bool m_bound = false;
     bool m_looping = false;
     bool m_draining = false;

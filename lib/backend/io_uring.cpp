@@ -137,6 +137,8 @@ public:
         reap();
     }
 
+    void reap_posted() override { reap(); }
+
     void wake() noexcept override {
         std::uint64_t one = 1;
         // A full counter (EAGAIN) still means the runtime will wake.

@@ -72,6 +72,8 @@ public:
     virtual void cancel_all() = 0;
     // Flushes submissions and delivers completions; blocks for one event if `wait`.
     virtual void poll(bool wait) = 0;
+    // Delivers completions already posted, without entering the kernel (any thread).
+    virtual void reap_posted() = 0;
     // Thread-safe: makes a blocking poll() return.
     virtual void wake() noexcept = 0;
     // Completions still expected.
