@@ -178,6 +178,11 @@ Result<Address> sock_name(int fd, bool peer) {
 
 }  // namespace detail
 
+namespace {
+// One operation moves at most this much; longer transfers take several.
+constexpr std::size_t max_op_len = 1U << 30;
+}  // namespace
+
 Stream& Stream::operator=(Stream&& o) noexcept {
     if (this != &o) {
         detail::close_fd(m_fd);
@@ -194,7 +199,7 @@ SizeAwaitable Stream::recv(std::span<std::byte> buf) noexcept {
     a.op.code = detail::OpCode::recv;
     a.op.fd = m_fd;
     a.op.buf = buf.data();
-    a.op.len = static_cast<std::uint32_t>(std::min<std::size_t>(buf.size(), 1U << 30));
+    a.op.len = static_cast<std::uint32_t>(std::min(buf.size(), max_op_len));
     return a;
 }
 
@@ -204,7 +209,7 @@ SizeAwaitable Stream::send(std::span<const std::byte> data) noexcept {
     a.op.code = detail::OpCode::send;
     a.op.fd = m_fd;
     a.op.buf = const_cast<std::byte*>(data.data());
-    a.op.len = static_cast<std::uint32_t>(std::min<std::size_t>(data.size(), 1U << 30));
+    a.op.len = static_cast<std::uint32_t>(std::min(data.size(), max_op_len));
     return a;
 }
 
@@ -228,19 +233,33 @@ VoidAwaitable Stream::close() noexcept {
 Result<Address> Stream::local_address() const { return detail::sock_name(m_fd, false); }
 Result<Address> Stream::peer_address() const { return detail::sock_name(m_fd, true); }
 
-Task<Result<std::size_t>> SendAllAwaitable::run(int fd, std::span<const std::byte> data,
-                                                bool has_deadline, Clock::time_point deadline) {
-    std::size_t done = 0;
-    while (done < data.size()) {
-        Stream view(fd);
-        SizeAwaitable step = view.send(data.subspan(done));
-        view.release();
-        if (has_deadline) step.set_deadline(deadline);
-        auto r = co_await step;
-        if (!r) co_return Result<std::size_t>(r.error(), done);
-        done += *r;
-    }
-    co_return done;
+SendAllAwaitable::SendAllAwaitable(int fd, std::span<const std::byte> data) noexcept {
+    what = "send_all";
+    op.code = detail::OpCode::send;
+    op.fd = fd;
+    op.buf = const_cast<std::byte*>(data.data());
+    op.len = static_cast<std::uint32_t>(std::min(data.size(), max_op_len));
+    op.offset = data.size();
+    op.step = &SendAllAwaitable::step;
+}
+
+bool SendAllAwaitable::step(detail::Op& op, int res) {
+    if (res <= 0) return false;
+    op.progress += static_cast<std::uint64_t>(res);
+    if (op.progress >= op.offset) return false;
+    Runtime* rt = Runtime::current();
+    if (rt == nullptr) return false;
+    op.buf = static_cast<std::byte*>(op.buf) + res;
+    op.len = static_cast<std::uint32_t>(std::min<std::uint64_t>(op.offset - op.progress, max_op_len));
+    rt->backend().submit(op);
+    return true;
+}
+
+Result<std::size_t> SendAllAwaitable::await_resume() const noexcept {
+    const auto done = static_cast<std::size_t>(op.progress);
+    if (op.progress >= op.offset) return static_cast<std::size_t>(op.offset);
+    if (op.res >= 0) return Result<std::size_t>(std::make_error_code(std::errc::broken_pipe), done);
+    return Result<std::size_t>(detail::size_result(op).error(), done);
 }
 
 Result<void> TcpStream::set_nodelay(bool on) noexcept {

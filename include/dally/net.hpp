@@ -70,27 +70,20 @@ struct VoidAwaitable : detail::OpAwaitable {
     Result<void> await_resume() const noexcept { return detail::void_result(op); }
 };
 
-// send_all: a loop of sends that keeps the deadline for the whole transfer.
-class SendAllAwaitable {
-public:
-    SendAllAwaitable(int fd, std::span<const std::byte> data) noexcept : m_fd(fd), m_data(data) {}
-    void set_deadline(Clock::time_point tp) noexcept {
-        m_deadline = tp;
-        m_has_deadline = true;
+// send_all: one send operation that resubmits itself for the rest after a short send, so
+// it costs no allocation; under timeout() the deadline covers the whole transfer.
+struct SendAllAwaitable : detail::OpAwaitable {
+    SendAllAwaitable(int fd, std::span<const std::byte> data) noexcept;
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> h) {
+        if (op.offset == 0) return false;
+        return detail::OpAwaitable::await_suspend(h);
     }
-    auto operator co_await() && {
-        m_task = run(m_fd, m_data, m_has_deadline, m_deadline);
-        return m_task.operator co_await();
-    }
+    // Bytes sent; on error, partial() says how many went out before it.
+    Result<std::size_t> await_resume() const noexcept;
 
 private:
-    static Task<Result<std::size_t>> run(int fd, std::span<const std::byte> data, bool has_deadline,
-                                         Clock::time_point deadline);
-    int m_fd;
-    std::span<const std::byte> m_data;
-    bool m_has_deadline = false;
-    Clock::time_point m_deadline{};
-    Task<Result<std::size_t>> m_task;
+    static bool step(detail::Op& op, int res);
 };
 
 // A connected stream socket (TCP or Unix). Owns its descriptor.

@@ -14,6 +14,9 @@ void deliver(Runtime& rt, Op& op, int res, std::uint32_t flags, bool more, bool 
     } else if (op.handler != nullptr) {
         op.handler(op, res, flags, more);
         return;
+    } else if (op.step != nullptr && op.step(op, res)) {
+        --op.pending;  // resubmitted: this completion was a step, not the end
+        return;
     } else {
         op.res = res;
     }

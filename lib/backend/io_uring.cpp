@@ -96,7 +96,7 @@ public:
         io_uring_sqe* sqe = get_sqe(linked ? 2 : 1);
         prep(sqe, op);
         io_uring_sqe_set_data64(sqe, reinterpret_cast<std::uintptr_t>(&op));
-        op.pending = 1;
+        op.pending += 1;
         ++m_in_flight;
         if (linked) {
             sqe->flags |= IOSQE_IO_LINK;
@@ -104,7 +104,7 @@ public:
             io_uring_prep_link_timeout(t, reinterpret_cast<__kernel_timespec*>(&op.deadline),
                                        IORING_TIMEOUT_ABS);
             io_uring_sqe_set_data64(t, reinterpret_cast<std::uintptr_t>(&op) | link_timeout_tag);
-            op.pending = 2;
+            op.pending += 1;
             ++m_in_flight;
         }
     }
@@ -155,24 +155,20 @@ private:
     }
 
     void reap() {
-        // Completions are delivered in batches; deliver() only queues coroutines, so no
-        // user code runs while the CQ is being walked.
-        io_uring_cqe* cqes[256];
-        for (;;) {
-            unsigned n = io_uring_peek_batch_cqe(&m_ring, cqes, 256);
-            if (n == 0) return;
-            for (unsigned i = 0; i < n; ++i) {
-                io_uring_cqe* c = cqes[i];
-                std::uint64_t ud = c->user_data;
-                if (ud == 0) continue;
-                Op* op = reinterpret_cast<Op*>(ud & ~link_timeout_tag);
-                const bool more = (c->flags & IORING_CQE_F_MORE) != 0;
-                const bool lt = (ud & link_timeout_tag) != 0;
-                if (!more) --m_in_flight;
-                deliver(m_rt, *op, c->res, c->flags, more, lt);
-            }
-            io_uring_cq_advance(&m_ring, n);
-            if (n < 256) return;
+        // Each CQE is consumed before it is delivered, so a delivery may submit (a step
+        // resubmitting itself) and even reap again without seeing it twice. deliver() only
+        // queues coroutines: no user code runs while the CQ is being walked.
+        io_uring_cqe* c = nullptr;
+        while (io_uring_peek_cqe(&m_ring, &c) == 0 && c != nullptr) {
+            const std::uint64_t ud = c->user_data;
+            const int res = c->res;
+            const std::uint32_t flags = c->flags;
+            io_uring_cqe_seen(&m_ring, c);
+            if (ud == 0) continue;
+            Op* op = reinterpret_cast<Op*>(ud & ~link_timeout_tag);
+            const bool more = (flags & IORING_CQE_F_MORE) != 0;
+            if (!more) --m_in_flight;
+            deliver(m_rt, *op, res, flags, more, (ud & link_timeout_tag) != 0);
         }
     }
 

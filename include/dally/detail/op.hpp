@@ -37,7 +37,10 @@ enum class OpCode : std::uint8_t {
 };
 
 struct Op;
+// Full control of every completion (multishot operations).
 using CqeHandler = void (*)(Op& op, int res, std::uint32_t cqe_flags, bool more);
+// Sees the result first; returns true if it resubmitted the op to continue (send_all).
+using StepHandler = bool (*)(Op& op, int res);
 
 struct Op {
     OpCode code = OpCode::nop;
@@ -49,12 +52,14 @@ struct Op {
     std::int32_t res = 0;             // the operation's result: >= 0 or -errno
     std::uint32_t len = 0;
     void* buf = nullptr;              // data buffer, or sockaddr for connect
-    std::uint64_t offset = 0;         // file offset, or timeout count
+    std::uint64_t offset = 0;         // file offset; total bytes for a multi-step send
+    std::uint64_t progress = 0;       // bytes done by earlier steps of a multi-step op
     Timespec ts{};                    // timeout op's duration/deadline
     Timespec deadline{};              // linked-timeout deadline (CLOCK_MONOTONIC, absolute)
     std::coroutine_handle<> waiter{}; // resumed when the last completion arrives
     TaskRoot* root = nullptr;         // task that waits, for cancellation routing
     CqeHandler handler = nullptr;     // custom completion (multishot); null: resume waiter
+    StepHandler step = nullptr;       // continuation of a multi-step op
 };
 
 // Where an Op runs. One per Runtime; all calls except wake() come from the runtime's thread.
@@ -64,7 +69,8 @@ public:
     virtual const char* name() const noexcept = 0;
     // Called once on the thread that runs the runtime, before any submit.
     virtual void attach_thread() = 0;
-    // Queues the op; it is sent to the kernel at the next poll().
+    // Queues the op; it is sent to the kernel at the next poll(). May be called again for
+    // an op whose earlier completions are still arriving (a step resubmitting itself).
     virtual void submit(Op& op) = 0;
     // Asks for an in-flight op to complete early with -ECANCELED (if it has not completed).
     virtual void cancel(Op& op) = 0;
