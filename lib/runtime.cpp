@@ -123,7 +123,13 @@ void Runtime::drain_inbox(bool run) noexcept {
 
 void Runtime::post_node(detail::MpscNode* node) noexcept {
     m_inbox.push(node);
-    if (m_parked.load(std::memory_order_seq_cst) && m_parked.exchange(false)) m_backend->wake();
+    if (m_parked.load(std::memory_order_seq_cst) && m_parked.exchange(false)) {
+        // From another runtime, the wakeup rides on that runtime's next submission batch.
+        Runtime* from = t_current;
+        if (from == nullptr || from == this || !from->m_backend->send_wake(*m_backend)) {
+            m_backend->wake();
+        }
+    }
 }
 
 bool Runtime::submit_op(detail::Op& op, std::coroutine_handle<> h, detail::TaskRoot* root) {

@@ -88,7 +88,28 @@ public:
             if (ret < 0) throw std::system_error(errno, std::system_category(), "dally: enabling the ring");
             m_disabled = false;
         }
+        if (io_uring_probe* probe = io_uring_get_probe_ring(&m_ring)) {
+            m_msg_ring = io_uring_opcode_supported(probe, IORING_OP_MSG_RING) != 0;
+            io_uring_free_probe(probe);
+        }
         arm_wake();
+    }
+
+    bool send_wake(Backend& target) noexcept override {
+        auto* t = dynamic_cast<IoUringBackend*>(&target);
+        if (t == nullptr || !m_msg_ring || m_disabled || m_stop_wake) return false;
+        try {
+            auto* w = new MsgWake{};
+            w->target = t;
+            w->op.handler = &IoUringBackend::on_msg_wake;
+            io_uring_sqe* sqe = get_sqe(1);
+            io_uring_prep_msg_ring(sqe, t->m_ring.ring_fd, 0, 0, 0);
+            io_uring_sqe_set_data64(sqe, reinterpret_cast<std::uintptr_t>(&w->op));
+            ++m_in_flight;
+        } catch (...) {
+            return false;
+        }
+        return true;
     }
 
     void submit(Op& op) override {
@@ -148,6 +169,18 @@ public:
     std::size_t in_flight() const noexcept override { return m_in_flight; }
 
 private:
+    // A wakeup sent to another ring (IORING_OP_MSG_RING); the target sees a CQE with
+    // user_data 0, which ends its wait and is otherwise ignored.
+    struct MsgWake {
+        Op op;
+        IoUringBackend* target = nullptr;
+    };
+    static void on_msg_wake(Op& op, int res, std::uint32_t, bool) {
+        auto* w = reinterpret_cast<MsgWake*>(&op);
+        if (res < 0) w->target->wake();  // e.g. the target's CQ was full: use the eventfd
+        delete w;
+    }
+
     bool task_work_pending() const noexcept {
         if (!m_taskrun_flag) return true;
         return (IO_URING_READ_ONCE(*m_ring.sq.kflags) & IORING_SQ_TASKRUN) != 0 ||
@@ -226,6 +259,7 @@ private:
     bool m_disabled = false;
     bool m_taskrun_flag = false;
     bool m_stop_wake = false;
+    bool m_msg_ring = false;
     std::string m_name;
     int m_eventfd = -1;
     std::uint64_t m_wake_buf = 0;

@@ -82,6 +82,12 @@ public:
     virtual void reap_posted() = 0;
     // Thread-safe: makes a blocking poll() return.
     virtual void wake() noexcept = 0;
+    // Owner thread: queues a wakeup of `target` on this backend's own submissions (so it
+    // costs no syscall of its own); false if this backend cannot, and the caller uses wake().
+    virtual bool send_wake(Backend& target) noexcept {
+        (void)target;
+        return false;
+    }
     // Completions still expected.
     virtual std::size_t in_flight() const noexcept = 0;
 };
