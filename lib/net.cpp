@@ -311,7 +311,11 @@ struct AcceptState {
         w->has_result = true;
         if (multi.root != nullptr && multi.root->current_op == &multi) multi.root->current_op = nullptr;
         multi.root = nullptr;
-        owner->schedule(multi.waiter);
+        if (w->timer_pending) {
+            owner->backend().cancel(w->timer);  // resumes when the timer's completion arrives
+        } else {
+            owner->schedule(w->handle);
+        }
     }
 
     static void on_cqe(Op& op, int res, std::uint32_t, bool more) {
@@ -352,8 +356,25 @@ static void delete_state(AcceptState* s) {
     delete s;
 }
 
+namespace {
+void on_accept_timer(Op& op, int, std::uint32_t, bool) {
+    auto* w = reinterpret_cast<AcceptAwaitableBase*>(op.offset);
+    w->timer_pending = false;
+    if (!w->has_result) {
+        // The deadline passed first: withdraw from the listener (its accept stays armed).
+        if (w->state->waiter == w) w->state->waiter = nullptr;
+        Op& multi = w->state->multi;
+        if (multi.root != nullptr && multi.root->current_op == &multi) multi.root->current_op = nullptr;
+        multi.root = nullptr;
+        w->has_result = true;
+        w->result = -ETIMEDOUT;
+    }
+    w->state->owner->schedule(w->handle);
+}
+}  // namespace
+
 bool AcceptAwaitableBase::await_ready() const noexcept {
-    return state != nullptr && !state->ready.empty() && !single.has_deadline;
+    return state != nullptr && !state->ready.empty();
 }
 
 bool AcceptAwaitableBase::await_suspend(std::coroutine_handle<> h, TaskRoot* root) {
@@ -363,13 +384,6 @@ bool AcceptAwaitableBase::await_suspend(std::coroutine_handle<> h, TaskRoot* roo
         has_result = true;
         result = -EBADF;
         return false;
-    }
-    if (single.has_deadline) {
-        if (!state->ready.empty()) return false;
-        use_single = true;
-        single.code = OpCode::accept;
-        single.fd = state->fd;
-        return rt->submit_op(single, h, root);
     }
     if (root != nullptr && root->cancel_requested.load(std::memory_order_acquire)) {
         has_result = true;
@@ -385,19 +399,25 @@ bool AcceptAwaitableBase::await_suspend(std::coroutine_handle<> h, TaskRoot* roo
     }
     state->owner = rt;
     if (state->error != 0 || !state->ready.empty()) return false;
+    handle = h;
     state->waiter = this;
-    state->multi.waiter = h;
     state->multi.root = root;
     if (root != nullptr) root->current_op = &state->multi;
     if (!state->armed) state->arm();
+    if (timer.has_deadline) {
+        timer.code = OpCode::timeout;
+        timer.ts = timer.deadline;
+        timer.has_deadline = false;
+        timer.op_flags = 1U << 0;  // IORING_TIMEOUT_ABS
+        timer.offset = reinterpret_cast<std::uintptr_t>(this);
+        timer.handler = &on_accept_timer;
+        timer_pending = true;
+        rt->backend().submit(timer);
+    }
     return true;
 }
 
 Result<int> AcceptAwaitableBase::take_fd() {
-    if (use_single) {
-        if (single.res >= 0) return single.res;
-        return void_result(single).error();
-    }
     if (!has_result && state != nullptr) {
         if (!state->ready.empty()) {
             result = state->ready.front();

@@ -194,14 +194,15 @@ struct AcceptState;
 // accept(): takes a connection from the listener's multishot accept, arming it if needed.
 struct AcceptAwaitableBase {
     AcceptState* state;
-    Op single{};  // a one-shot accept with a linked timeout, used under timeout()
-    bool use_single = false;
-    bool has_result = false;  // `result` was filled in by the listener
-    int result = 0;           // accepted fd or -errno
+    Op timer{};                // under timeout(): a timer racing the listener's accept
+    std::coroutine_handle<> handle{};
+    bool has_result = false;   // `result` was filled in
+    bool timer_pending = false;
+    int result = 0;            // accepted fd or -errno
     bool await_ready() const noexcept;
     bool await_suspend(std::coroutine_handle<> h, TaskRoot* root);
     Result<int> take_fd();
-    void set_deadline(std::chrono::steady_clock::time_point tp) noexcept { detail::set_deadline(single, tp); }
+    void set_deadline(std::chrono::steady_clock::time_point tp) noexcept { detail::set_deadline(timer, tp); }
 };
 class ListenerBase {
 public:
