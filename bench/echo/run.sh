@@ -150,6 +150,7 @@ median() {
 }
 
 declare -A samples=()  # "size,conns,server,metric" -> space-separated values from each round
+declare -A other_max=()  # "size,conns" -> most CPU other processes took in one run, in %
 metrics=(rps p50_us p99_us rt_per_cpu_s)
 limit=$(awk -v s="$seconds" -v w="$warmup" 'BEGIN { print s + w + 30 }')
 runs=$((${#sizes[@]} * ${#conn_counts[@]} * ${#servers[@]} * rounds))
@@ -185,6 +186,12 @@ for size in "${sizes[@]}"; do
           v=$(field "$m" "$out")
           if [[ -n $v ]]; then samples["$size,$conns,$name,$m"]+=" $v"; fi
         done
+        # CPU taken by other processes during the window, in % of one CPU. /proc/stat is
+        # tick-sampled, so it reads low (even negative) when the CPUs idle often (1 connection).
+        other=$(awk -v s="$(field system_cpu_s "$out")" -v l="$(field loadgen_cpu_s "$out")" \
+          -v c="$(field server_cpu_s "$out")" -v w="$(field window_s "$out")" \
+          'BEGIN { o = w > 0 ? 100 * (s - l - c) / w : 0; printf "%.0f", (o > 0 ? o : 0) }')
+        if ((other > ${other_max["$size,$conns"]:-0})); then other_max["$size,$conns"]=$other; fi
       done
     done
   done
@@ -208,10 +215,10 @@ mark() {
 echo
 printf '%5s %5s' "" ""
 for name in "${servers[@]}"; do printf ' | %-35s' "$name"; done
-printf ' | %-23s | %-23s\n' "dally/liburing" "dally/asio"
+printf ' | %-23s | %-23s |\n' "dally/liburing" "dally/asio"
 printf '%5s %5s' size conns
 for name in "${servers[@]}"; do printf ' | %9s %8s %8s %8s' rps p50_us p99_us rt/cpu-s; done
-printf ' | %11s %11s | %11s %11s\n' rps rt/cpu-s rps rt/cpu-s
+printf ' | %11s %11s | %11s %11s | %6s\n' rps rt/cpu-s rps rt/cpu-s other%
 
 misses=0
 points=0
@@ -239,7 +246,7 @@ for size in "${sizes[@]}"; do
         row+=("$(mark "$(ratio "${med[dally,$m]:-}" "${med[$peer,$m]:-}")" "$min")")
       done
     done
-    printf ' | %11s %11s | %11s %11s\n' "${row[@]}"
+    printf ' | %11s %11s | %11s %11s | %6s\n' "${row[@]}" "${other_max["$size,$conns"]:-0}"
     if [[ "${row[*]}" == *'!'* ]]; then misses=$((misses + 1)); fi
     unset med
   done
@@ -253,4 +260,6 @@ elif ((misses > 0)); then
 else
   echo "all targets met at $points points"
 fi
-echo "p50/p99 in microseconds; rt/cpu-s = round trips per server CPU-second; raw: $log"
+echo "p50/p99 in microseconds; rt/cpu-s = round trips per server CPU-second; other% = the"
+echo "most CPU (% of one) other processes took during one run of the point: above ~10 that"
+echo "point is skewed by outside work. Raw loadgen output: $log"
