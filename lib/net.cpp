@@ -346,7 +346,10 @@ struct AcceptState {
 static void delete_state(AcceptState* s) {
     if (s == nullptr) return;
     if (s->armed && s->owner != nullptr) {
-        // The kernel still holds the multishot accept: cancel it; its last completion frees s.
+        // The kernel still holds the multishot accept (and a reference to the socket): stop
+        // listening now, then cancel it; its last completion frees s.
+        ::shutdown(s->fd, SHUT_RDWR);
+        close_fd(std::exchange(s->fd, -1));
         s->orphaned = true;
         for (int c : s->ready) ::close(c);
         s->ready.clear();

@@ -12,6 +12,10 @@ namespace {
 
 thread_local Runtime* t_current = nullptr;
 
+// The trampoline: while one runs on this thread, transfer() leaves the next coroutine here.
+thread_local bool t_trampoline = false;
+thread_local std::coroutine_handle<> t_next{};
+
 // Bounds the inbox work per loop iteration, so a flooding producer cannot starve I/O.
 constexpr int max_inbox_batch = 65536;
 
@@ -38,6 +42,7 @@ NoRuntimeError::NoRuntimeError(const char* operation)
 Runtime::Runtime(RuntimeOptions options) : m_backend(detail::make_backend(*this, options)) {}
 
 Runtime::~Runtime() {
+    while (m_stoppers.load(std::memory_order_acquire) != 0) std::this_thread::yield();
     drain();
     destroy_tasks();
     drain_inbox(false);
@@ -72,8 +77,12 @@ void Runtime::run() {
 }
 
 void Runtime::stop() noexcept {
+    // The runtime may leave its loop and be destroyed as soon as it sees the flag; the
+    // destructor waits for stop() calls that are still between the flag and the wakeup.
+    m_stoppers.fetch_add(1, std::memory_order_seq_cst);
     m_stop.store(true, std::memory_order_seq_cst);
     if (m_parked.load(std::memory_order_seq_cst) && m_parked.exchange(false)) m_backend->wake();
+    m_stoppers.fetch_sub(1, std::memory_order_release);
 }
 
 void Runtime::loop(const std::atomic<std::uintptr_t>* until_done) {
@@ -93,7 +102,7 @@ void Runtime::loop(const std::atomic<std::uintptr_t>* until_done) {
     for (;;) {
         drain_inbox(true);
         // Run what is ready now; what these tasks make ready runs after the next poll.
-        for (std::size_t n = m_ready.size(); n != 0; --n) m_ready.pop().resume();
+        for (std::size_t n = m_ready.size(); n != 0; --n) detail::resume(m_ready.pop());
         if (finished()) break;
         if (!m_ready.empty()) {
             m_backend->poll(false);
@@ -216,6 +225,34 @@ void Runtime::destroy_tasks() noexcept {
 
 namespace detail {
 
+void resume(std::coroutine_handle<> h) noexcept {
+    if (t_trampoline) {  // already inside one (a foreign resume from a task): queue it
+        transfer(h);
+        return;
+    }
+    t_trampoline = true;
+    struct Reset {
+        ~Reset() {
+            t_trampoline = false;
+            t_next = {};
+        }
+    } reset;
+    while (h) {
+        h.resume();
+        h = std::exchange(t_next, {});
+    }
+}
+
+void transfer(std::coroutine_handle<> h) noexcept {
+    if (t_trampoline) {
+        // Called from the await_suspend of the coroutine that is suspending; it returns to
+        // the trampoline's loop next, which resumes h. One transfer per suspension.
+        t_next = h;
+        return;
+    }
+    resume(h);  // a coroutine resumed by foreign code: become the trampoline here
+}
+
 void report_posted_exception(std::exception_ptr e) noexcept {
     try {
         std::rethrow_exception(e);
@@ -285,7 +322,7 @@ std::coroutine_handle<> root_finished(TaskRoot& r, std::exception_ptr* error) no
             home->post_node(&r);
         }
     }
-    std::coroutine_handle<> next = std::noop_coroutine();
+    std::coroutine_handle<> next{};
     const std::uintptr_t prev = r.join.exchange(join_done, std::memory_order_acq_rel);
     if (prev != join_running && prev != join_done) {
         auto* w = reinterpret_cast<JoinWaiter*>(prev);

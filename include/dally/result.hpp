@@ -46,9 +46,16 @@ public:
         if (m_error) detail::throw_result_error(m_error);
         return std::move(m_value);
     }
+    const T& value() const& {
+        if (m_error) detail::throw_result_error(m_error);
+        return m_value;
+    }
+    // Unchecked access (the value of an error result is the partial value).
     T& operator*() & noexcept { return m_value; }
+    const T& operator*() const& noexcept { return m_value; }
     T&& operator*() && noexcept { return std::move(m_value); }
     T* operator->() noexcept { return &m_value; }
+    const T* operator->() const noexcept { return &m_value; }
 
     // The value stored even on error: for byte counts, what was transferred before it.
     const T& partial() const noexcept { return m_value; }

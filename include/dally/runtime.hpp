@@ -74,7 +74,8 @@ public:
     void post(F&& fn);
 
     // Like post, for a caller that wants the result: returns a std::future. If `fn` returns
-    // a Task<R>, the task is spawned and the future holds its R.
+    // a Task<R>, the task is spawned and the future holds its R; `fn` itself (a coroutine
+    // lambda's captures) is kept alive until that task finishes.
     template <class F>
     auto submit(F&& fn);
 
@@ -124,6 +125,7 @@ private:
     detail::MpscQueue m_inbox;
     alignas(64) std::atomic<bool> m_parked{false};
     std::atomic<bool> m_stop{false};
+    std::atomic<int> m_stoppers{0};  // stop() calls still touching the runtime
     std::atomic<std::size_t> m_own_counter{0};
     std::atomic<std::size_t>* m_counter = &m_own_counter;
     void (*m_on_idle)(void*) = nullptr;
@@ -344,20 +346,22 @@ auto Runtime::submit(F&& fn) {
         auto promise = std::make_shared<std::promise<V>>();
         auto future = promise->get_future();
         post([this, promise, f = std::forward<F>(fn)]() mutable {
-            auto wrap = [](R task, std::shared_ptr<std::promise<V>> p) -> Task<void> {
+            // The callable moves into the task's frame: a coroutine lambda's captures must
+            // outlive its task, and this posted closure is freed as soon as it returns.
+            auto wrap = [](std::decay_t<F> fn, std::shared_ptr<std::promise<V>> p) -> Task<void> {
                 try {
                     if constexpr (std::is_void_v<V>) {
-                        co_await std::move(task);
+                        co_await fn();
                         p->set_value();
                     } else {
-                        p->set_value(co_await std::move(task));
+                        p->set_value(co_await fn());
                     }
                 } catch (...) {
                     p->set_exception(std::current_exception());
                 }
             };
             try {
-                (void)spawn(wrap(f(), promise));
+                (void)spawn(wrap(std::move(f), promise));
             } catch (...) {
                 promise->set_exception(std::current_exception());
             }

@@ -1,8 +1,9 @@
 // dally/task.hpp: Task<T>, the coroutine type of dally.
 //
 // A Task is lazy (it starts when awaited or spawned) and move-only. `co_await task`
-// yields its T or rethrows its exception. Awaiting uses symmetric transfer, so a chain
-// of nested co_awaits runs in constant stack. To run a task concurrently, spawn it on a
+// yields its T or rethrows its exception. Awaiting uses symmetric transfer (through a
+// per-thread trampoline), so a chain of nested co_awaits runs in constant stack in every
+// build mode. To run a task concurrently, spawn it on a
 // Runtime (runtime.hpp); dropping an unstarted Task destroys it without running it.
 #pragma once
 
@@ -74,10 +75,10 @@ public:
         handle_type h;
         bool await_ready() const noexcept { return false; }
         template <class P>
-        std::coroutine_handle<> await_suspend(std::coroutine_handle<P> parent) noexcept {
+        void await_suspend(std::coroutine_handle<P> parent) noexcept {
             h.promise().continuation = parent;
             h.promise().root = detail::root_of(parent);
-            return h;
+            detail::transfer(h);
         }
         T await_resume() { return h.promise().take(); }
     };

@@ -44,8 +44,15 @@ struct TaskRoot : MpscNode {
     std::coroutine_handle<> handle;             // the root coroutine
 };
 
-// Called by the final awaiter of a root task; returns the coroutine to run next.
+// Called by the final awaiter of a root task; returns the coroutine to run next, or null.
 std::coroutine_handle<> root_finished(TaskRoot& root, std::exception_ptr* error) noexcept;
+
+// Continues with `h` once the calling coroutine has suspended, in constant stack. This is
+// symmetric transfer done by a per-thread trampoline instead of a tail call, because
+// compilers only guarantee that tail call in optimised builds without sanitizers.
+void transfer(std::coroutine_handle<> h) noexcept;
+// Resumes `h` as the base of a trampoline (what the runtime loop does for each task).
+void resume(std::coroutine_handle<> h) noexcept;
 // Drops one reference; destroys the frame on the last one.
 void root_release(TaskRoot& root) noexcept;
 // Thread-safe: cancels the task's in-flight operation and fails its later ones.
@@ -71,10 +78,13 @@ struct PromiseBase {
     struct FinalAwaiter {
         bool await_ready() noexcept { return false; }
         template <class P>
-        std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
+        void await_suspend(std::coroutine_handle<P> h) noexcept {
             PromiseBase& p = h.promise();
-            if (p.continuation) return p.continuation;
-            return root_finished(p.root_state, &p.exception);
+            if (p.continuation) {
+                transfer(p.continuation);
+            } else if (std::coroutine_handle<> next = root_finished(p.root_state, &p.exception)) {
+                transfer(next);
+            }
         }
         void await_resume() noexcept {}
     };
