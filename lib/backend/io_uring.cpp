@@ -188,15 +188,20 @@ private:
     }
 
     void reap() {
+        // Walks the CQ ring in shared memory only (liburing's peek helpers may enter the
+        // kernel to flush deferred work when the ring is empty; the next poll does that).
         // Each CQE is consumed before it is delivered, so a delivery may submit (a step
         // resubmitting itself) and even reap again without seeing it twice. deliver() only
         // queues coroutines: no user code runs while the CQ is being walked.
-        io_uring_cqe* c = nullptr;
-        while (io_uring_peek_cqe(&m_ring, &c) == 0 && c != nullptr) {
+        const unsigned mask = m_ring.cq.ring_mask;
+        for (;;) {
+            const unsigned head = *m_ring.cq.khead;
+            if (head == io_uring_smp_load_acquire(m_ring.cq.ktail)) return;
+            const io_uring_cqe* c = &m_ring.cq.cqes[head & mask];
             const std::uint64_t ud = c->user_data;
             const int res = c->res;
             const std::uint32_t flags = c->flags;
-            io_uring_cqe_seen(&m_ring, c);
+            io_uring_cq_advance(&m_ring, 1);
             if (ud == 0) continue;
             Op* op = reinterpret_cast<Op*>(ud & ~link_timeout_tag);
             const bool more = (flags & IORING_CQE_F_MORE) != 0;
