@@ -81,7 +81,10 @@ void Runtime::stop() noexcept {
     // destructor waits for stop() calls that are still between the flag and the wakeup.
     m_stoppers.fetch_add(1, std::memory_order_seq_cst);
     m_stop.store(true, std::memory_order_seq_cst);
-    if (m_parked.load(std::memory_order_seq_cst) && m_parked.exchange(false)) m_backend->wake();
+    if (m_parked.load(std::memory_order_seq_cst) && m_parked.exchange(false)) {
+        m_wakeups.fetch_add(1, std::memory_order_relaxed);
+        m_backend->wake();
+    }
     m_stoppers.fetch_sub(1, std::memory_order_release);
 }
 
@@ -133,6 +136,7 @@ void Runtime::drain_inbox(bool run) noexcept {
 void Runtime::post_node(detail::MpscNode* node) noexcept {
     m_inbox.push(node);
     if (m_parked.load(std::memory_order_seq_cst) && m_parked.exchange(false)) {
+        m_wakeups.fetch_add(1, std::memory_order_relaxed);
         // From another runtime, the wakeup rides on that runtime's next submission batch.
         Runtime* from = t_current;
         if (from == nullptr || from == this || !from->m_backend->send_wake(*m_backend)) {

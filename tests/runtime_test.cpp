@@ -309,6 +309,31 @@ TEST(Runtime, SpawnFromAForeignThreadWakesAParkedRuntime) {
     EXPECT_EQ(f.get(), 5);
 }
 
+TEST(Runtime, ABurstOfPostsToABusyRuntimeCostsNoWakeup) {
+    RuntimeThread rt;
+    std::this_thread::sleep_for(20ms);  // let it park
+    // The first post finds it parked and wakes it; that post then keeps it busy.
+    std::promise<void> release;
+    auto released = release.get_future().share();
+    std::promise<void> busy;
+    auto is_busy = busy.get_future();
+    rt->post([&busy, released] {
+        busy.set_value();
+        released.wait();
+    });
+    ASSERT_TRUE(ready_within(is_busy, 10s));
+    const auto before = rt->wakeups();
+    EXPECT_GE(before, 1u);
+    // A burst while it is busy: the runtime is not parked, so nobody has to wake it.
+    std::atomic<int> ran{0};
+    for (int i = 0; i < 10000; ++i) rt->post([&ran] { ran.fetch_add(1); });
+    EXPECT_EQ(rt->wakeups(), before);
+    release.set_value();
+    auto done = rt->submit([&ran] { return ran.load(); });
+    ASSERT_TRUE(ready_within(done, 10s));
+    EXPECT_EQ(done.get(), 10000);
+}
+
 TEST(Runtime, SubmitReturnsAFutureOfAPlainFunctionResultComputedOnTheRuntime) {
     RuntimeThread rt;
     Runtime* target = rt.get();

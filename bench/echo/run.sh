@@ -2,9 +2,9 @@
 # Echo benchmark: dally's echo server against a hand-written liburing loop (the ceiling for an
 # io_uring runtime) and Boost.Asio (epoll). Servers run interleaved, one at a time, pinned to
 # core 0; the load generator runs pinned to core 1. Every point is the median of 3 rounds
-# (2 with --quick); sizes 64 and 512 bytes, 1, 50 and 500 connections.
+# (2 with --quick, N with --rounds N); sizes 64 and 512 bytes, 1, 50 and 500 connections.
 #
-#   bench/echo/run.sh [BUILD_DIR] [--seconds S] [--warmup W] [--quick]
+#   bench/echo/run.sh [BUILD_DIR] [--seconds S] [--warmup W] [--quick] [--rounds N]
 #
 # BUILD_DIR defaults to build/release at the repository root. Targets, for both round trips/s
 # and round trips per server CPU-second: dally >= 0.95x liburing at every point, and
@@ -29,6 +29,7 @@ while (($#)); do
     --seconds) seconds=${2:?--seconds needs a value}; shift 2 ;;
     --warmup) warmup=${2:?--warmup needs a value}; shift 2 ;;
     --quick) rounds=2; shift ;;
+    --rounds) rounds="$2"; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     -*) die "unknown option $1 (see --help)" ;;
     *) build=$1; shift ;;

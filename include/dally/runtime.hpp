@@ -16,6 +16,7 @@
 #include <atomic>
 #include <coroutine>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <future>
 #include <memory>
@@ -91,6 +92,9 @@ public:
 
     // "io_uring" and the setup flags in force, for logs.
     const char* backend_name() const noexcept;
+    // How many times another thread had to wake this runtime from its park (posts and
+    // spawns that found it busy cost none). Any thread; for metrics and tests.
+    std::uint64_t wakeups() const noexcept { return m_wakeups.load(std::memory_order_relaxed); }
 
     // ---- internals used by awaitables (owner thread only unless noted) ----
     void schedule(std::coroutine_handle<> h) {
@@ -126,6 +130,7 @@ private:
     alignas(64) std::atomic<bool> m_parked{false};
     std::atomic<bool> m_stop{false};
     std::atomic<int> m_stoppers{0};  // stop() calls still touching the runtime
+    std::atomic<std::uint64_t> m_wakeups{0};
     std::atomic<std::size_t> m_own_counter{0};
     std::atomic<std::size_t>* m_counter = &m_own_counter;
     void (*m_on_idle)(void*) = nullptr;
