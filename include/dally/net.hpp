@@ -8,7 +8,7 @@
 //     auto listener = dally::TcpListener::bind(*dally::Address::parse("127.0.0.1:7000")).value();
 //     for (;;) {
 //         auto conn = co_await listener.accept();          // multishot accept under the hood
-//         if (conn) dally::spawn(session(std::move(*conn)));
+//         if (conn) (void)dally::spawn(session(std::move(*conn)));
 //     }
 //
 // A listener or stream is used from one runtime at a time. Dropping a stream closes it
@@ -27,7 +27,6 @@
 
 #include "dally/detail/io.hpp"
 #include "dally/result.hpp"
-#include "dally/task.hpp"
 #include "dally/time.hpp"
 
 namespace dally {
