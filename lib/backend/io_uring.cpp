@@ -48,7 +48,6 @@ public:
                                     "dally: io_uring_setup failed (is io_uring disabled by "
                                     "/proc/sys/kernel/io_uring_disabled or a seccomp profile?)");
         }
-        m_flags = p.flags;
         m_disabled = (p.flags & IORING_SETUP_R_DISABLED) != 0;
         m_taskrun_flag = (p.flags & IORING_SETUP_TASKRUN_FLAG) != 0;
         m_name = "io_uring";
@@ -260,7 +259,6 @@ private:
 
     Runtime& m_rt;
     io_uring m_ring{};
-    unsigned m_flags = 0;
     bool m_disabled = false;
     bool m_taskrun_flag = false;
     bool m_stop_wake = false;
