@@ -1,10 +1,12 @@
 // dally/dally.hpp: the whole public API of dally in one include.
 #pragma once
 
+#include "dally/blocking.hpp"
 #include "dally/cancel.hpp"
 #include "dally/executor.hpp"
 #include "dally/net.hpp"
 #include "dally/result.hpp"
 #include "dally/runtime.hpp"
+#include "dally/signal.hpp"
 #include "dally/task.hpp"
 #include "dally/time.hpp"
