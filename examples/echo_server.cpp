@@ -1,18 +1,19 @@
 // echo_server: a TCP echo server with an accept loop on every runtime.
 //
 // Shows: Executor threading modes, one SO_REUSEPORT listener per runtime (multishot
-// accept), a detached session task per connection, and stopping the executor from a
-// plain thread (here, one that waits for SIGINT/SIGTERM).
+// accept), a detached session task per connection, and a clean stop on SIGINT/SIGTERM
+// (wait_signal in a task, then Executor::stop, which cancels the accept loops and
+// sessions and closes their sockets).
 //
 //     echo_server --port 7000 [--threads single|auto|all|N] [--host 127.0.0.1]
 #include <dally/dally.hpp>
 
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
-#include <thread>
 
 namespace {
 
@@ -27,15 +28,9 @@ dally::Task<void> session(dally::TcpStream conn) {
     }
 }
 
-dally::Task<void> accept_loop(dally::Address addr) {
-    auto listener = dally::TcpListener::bind(addr, {.reuse_port = true});
-    if (!listener) {
-        std::fprintf(stderr, "echo_server: cannot listen on %s: %s\n", addr.to_string().c_str(),
-                     listener.error().message().c_str());
-        std::exit(1);
-    }
+dally::Task<void> accept_loop(dally::TcpListener listener) {
     for (;;) {
-        auto conn = co_await listener->accept();
+        auto conn = co_await listener.accept();
         if (!conn) {
             if (conn.cancelled()) co_return;
             std::fprintf(stderr, "echo_server: accept: %s\n", conn.error().message().c_str());
@@ -43,6 +38,14 @@ dally::Task<void> accept_loop(dally::Address addr) {
         }
         (void)dally::spawn(session(std::move(*conn)));
     }
+}
+
+// Stops the whole executor on Ctrl-C or SIGTERM: the accept loops and sessions are
+// cancelled and their sockets closed.
+dally::Task<void> stop_on_signal(dally::Executor& ex) {
+    auto sig = co_await dally::wait_signal({SIGINT, SIGTERM});
+    if (sig) std::printf("echo_server: signal %d, stopping\n", *sig);
+    ex.stop();
 }
 
 dally::Threading parse_threads(const char* s) {
@@ -73,22 +76,25 @@ int main(int argc, char** argv) {
         return 2;
     }
 
-    // Signals go to one plain thread, which stops the executor from outside.
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
-
     dally::Executor ex({.threading = threads});
-    ex.start([&](dally::Runtime&) { return accept_loop(*addr); });
-    std::printf("echo_server: listening on %s with %zu runtime(s), backend %s\n",
-                addr->to_string().c_str(), ex.size(), ex.runtime(0).backend_name());
-    std::fflush(stdout);
-    int sig = 0;
-    sigwait(&set, &sig);
-    ex.stop();
-    ex.join();
+    std::atomic<bool> failed{false};
+    ex.run([&](dally::Runtime& rt) -> dally::Task<void> {
+        auto listener = dally::TcpListener::bind(*addr, {.reuse_port = true});
+        if (!listener) {
+            std::fprintf(stderr, "echo_server: cannot listen on %s: %s\n",
+                         addr->to_string().c_str(), listener.error().message().c_str());
+            failed = true;
+            ex.stop();
+            co_return;
+        }
+        if (&rt == &ex.runtime(0)) {
+            (void)dally::spawn(stop_on_signal(ex));
+            std::printf("echo_server: listening on %s with %zu runtime(s), backend %s\n",
+                        addr->to_string().c_str(), ex.size(), rt.backend_name());
+            std::fflush(stdout);
+        }
+        co_await accept_loop(std::move(*listener));
+    });
     std::printf("echo_server: stopped\n");
-    return 0;
+    return failed ? 1 : 0;
 }

@@ -46,18 +46,21 @@ struct ReadAwaitable : detail::OpAwaitable {
 
 }  // namespace
 
-Task<Result<int>> wait_signal(std::vector<int> signals) {
+Task<Result<int>> wait_signal(SignalSet signals) {
+    if (!signals.valid() || signals.empty() || signals.contains(SIGKILL) ||
+        signals.contains(SIGSTOP)) {
+        co_return std::make_error_code(std::errc::invalid_argument);
+    }
     sigset_t set;
     sigemptyset(&set);
-    for (int sig : signals) {
-        if (sig <= 0 || sig >= NSIG || sig == SIGKILL || sig == SIGSTOP) {
-            co_return std::make_error_code(std::errc::invalid_argument);
-        }
-        sigaddset(&set, sig);
+    for (int sig = 1; sig < NSIG && sig <= 64; ++sig) {
+        if (signals.contains(sig)) sigaddset(&set, sig);
     }
     // Block before installing the handler: a signal arriving in between then stays pending.
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
-    for (int sig : signals) install(sig);
+    for (int sig = 1; sig < NSIG && sig <= 64; ++sig) {
+        if (signals.contains(sig)) install(sig);
+    }
     const int fd = signalfd(-1, &set, SFD_CLOEXEC);
     if (fd < 0) co_return errno_code(errno);
     signalfd_siginfo info{};

@@ -78,3 +78,26 @@ TEST(Signal, WaitingForSigkillIsAnInvalidArgument) {
     auto r = rt.block_on(dally::wait_signal({SIGKILL}));
     EXPECT_EQ(r.error(), std::errc::invalid_argument);
 }
+
+TEST(Signal, ABracedListOfSignalsCanBeAwaitedDirectly) {
+    // co_await wait_signal({...}) inside a coroutine: the braced list must survive the
+    // suspension (GCC 12 cannot do that with std::initializer_list; SignalSet can).
+    dally::Runtime rt;
+    int sig = rt.block_on([]() -> Task<int> {
+        auto sender = dally::spawn([]() -> Task<void> {
+            (void)co_await dally::sleep_for(10ms);
+            kill(getpid(), SIGUSR1);
+        }());
+        auto r = co_await dally::wait_signal({SIGUSR1, SIGUSR2});
+        co_await sender;
+        co_return r.value();
+    }());
+    EXPECT_EQ(sig, SIGUSR1);
+}
+
+TEST(Signal, AnEmptyOrOutOfRangeSetIsAnInvalidArgument) {
+    dally::Runtime rt;
+    EXPECT_EQ(rt.block_on(dally::wait_signal({})).error(), std::errc::invalid_argument);
+    EXPECT_EQ(rt.block_on(dally::wait_signal({0})).error(), std::errc::invalid_argument);
+    EXPECT_EQ(rt.block_on(dally::wait_signal({65})).error(), std::errc::invalid_argument);
+}

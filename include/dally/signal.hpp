@@ -12,19 +12,41 @@
 // fan it out yourself (a CancelSource, an Event). Cancellable like any I/O.
 #pragma once
 
-#include <initializer_list>
-#include <vector>
+#include <concepts>
+#include <cstdint>
 
 #include "dally/result.hpp"
 #include "dally/task.hpp"
 
 namespace dally {
 
-// Suspends until one of `signals` arrives; yields its number. invalid_argument for
-// SIGKILL, SIGSTOP or a number out of range.
-Task<Result<int>> wait_signal(std::vector<int> signals);
-inline Task<Result<int>> wait_signal(std::initializer_list<int> signals) {
-    return wait_signal(std::vector<int>(signals));
-}
+// A set of signal numbers (1..64), built from a braced list: {SIGINT, SIGTERM}. (A class
+// rather than std::initializer_list, which GCC 12 cannot keep alive across a co_await.)
+class SignalSet {
+public:
+    template <std::convertible_to<int>... S>
+    SignalSet(S... signals) noexcept {
+        (add(static_cast<int>(signals)), ...);
+    }
+    bool contains(int sig) const noexcept { return sig >= 1 && sig <= 64 && (m_bits >> (sig - 1)) & 1U; }
+    bool empty() const noexcept { return m_bits == 0; }
+    // False if a number was out of range.
+    bool valid() const noexcept { return m_valid; }
+
+private:
+    void add(int sig) noexcept {
+        if (sig >= 1 && sig <= 64) {
+            m_bits |= std::uint64_t{1} << (sig - 1);
+        } else {
+            m_valid = false;
+        }
+    }
+    std::uint64_t m_bits = 0;
+    bool m_valid = true;
+};
+
+// Suspends until one of `signals` arrives; yields its number. invalid_argument for an
+// empty set, SIGKILL, SIGSTOP or a number out of range.
+Task<Result<int>> wait_signal(SignalSet signals);
 
 }  // namespace dally
