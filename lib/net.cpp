@@ -162,7 +162,9 @@ int open_stream_socket(int family) noexcept {
 }
 
 void close_fd(int fd) noexcept {
-    if (fd >= 0) ::close(fd);
+    if (fd < 0) return;
+    if (Runtime* rt = Runtime::current()) rt->backend().forget_fd(fd);
+    ::close(fd);
 }
 
 namespace {
@@ -291,7 +293,7 @@ struct AcceptState {
     bool orphaned = false;
 
     ~AcceptState() {
-        for (int c : ready) ::close(c);
+        for (int c : ready) close_fd(c);
         close_fd(fd);
     }
 
@@ -322,7 +324,7 @@ struct AcceptState {
         auto* self = reinterpret_cast<AcceptState*>(reinterpret_cast<char*>(&op) - offsetof(AcceptState, multi));
         if (!more) self->armed = false;
         if (self->orphaned) {
-            if (res >= 0) ::close(res);
+            if (res >= 0) close_fd(res);
             if (!self->armed) delete self;
             return;
         }
@@ -351,7 +353,7 @@ static void delete_state(AcceptState* s) {
         ::shutdown(s->fd, SHUT_RDWR);
         close_fd(std::exchange(s->fd, -1));
         s->orphaned = true;
-        for (int c : s->ready) ::close(c);
+        for (int c : s->ready) close_fd(c);
         s->ready.clear();
         s->owner->backend().cancel(s->multi);
         return;

@@ -72,7 +72,7 @@ Task<Result<int>> wait_signal(SignalSet signals) {
     read.op.len = sizeof info;
     read.op.offset = static_cast<std::uint64_t>(-1);
     auto r = co_await read;
-    ::close(fd);
+    detail::close_fd(fd);
     if (!r) co_return r.error();
     co_return static_cast<int>(info.ssi_signo);
 }

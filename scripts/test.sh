@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Configures (when needed), builds and runs every test for one CMake preset.
+# Configures (when needed), builds and runs every test for one CMake preset, once on the
+# io_uring backend and once on the epoll fallback (DALLY_BACKEND).
 # Usage: scripts/test.sh [release|debug|asan|tsan]   (default: release)
 # Environment: DALLY_BUILD_JOBS (default: nproc) and CTEST_PARALLEL_LEVEL (default: nproc).
 set -euo pipefail
@@ -12,4 +13,12 @@ if [[ ! -f "$cache" || CMakePresets.json -nt "$cache" ]]; then
     cmake --preset "$preset"
 fi
 cmake --build --preset "$preset" --parallel "${DALLY_BUILD_JOBS:-$(nproc)}"
-CTEST_PARALLEL_LEVEL="${CTEST_PARALLEL_LEVEL:-$(nproc)}" ctest --preset "$preset"
+# The whole suite runs on both backends: io_uring (the default here) and the epoll fallback.
+if [[ "$(cat /proc/sys/kernel/io_uring_disabled 2>/dev/null || echo 0)" == 2 ]]; then
+    echo "== SKIPPED: tests on the io_uring backend (io_uring is disabled on this machine)"
+else
+    echo "== tests on the io_uring backend"
+    CTEST_PARALLEL_LEVEL="${CTEST_PARALLEL_LEVEL:-$(nproc)}" DALLY_BACKEND=io_uring ctest --preset "$preset"
+fi
+echo "== tests on the epoll backend"
+CTEST_PARALLEL_LEVEL="${CTEST_PARALLEL_LEVEL:-$(nproc)}" DALLY_BACKEND=epoll ctest --preset "$preset"

@@ -122,8 +122,6 @@ protected:
 namespace detail {
 // A non-blocking-free stream socket of `family` (CLOEXEC), or -errno.
 int open_stream_socket(int family) noexcept;
-// ::close if fd >= 0.
-void close_fd(int fd) noexcept;
 }  // namespace detail
 
 // Connect: creates the socket and connects it; Result<S> on completion.

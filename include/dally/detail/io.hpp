@@ -15,6 +15,11 @@ namespace dally::detail {
 // naming `what` if none runs. False: completed at once (op.res holds the result).
 bool submit_current(Op& op, std::coroutine_handle<> h, TaskRoot* root, const char* what);
 
+// Closes a descriptor dally owns (if fd >= 0), telling the current runtime's backend first:
+// the epoll backend keeps per-descriptor state that a reused number must not inherit.
+// Every close in dally goes through here.
+void close_fd(int fd) noexcept;
+
 Result<std::size_t> size_result(const Op& op) noexcept;
 Result<void> void_result(const Op& op) noexcept;
 void set_deadline(Op& op, std::chrono::steady_clock::time_point deadline) noexcept;

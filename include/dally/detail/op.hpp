@@ -90,6 +90,8 @@ public:
     }
     // Completions still expected.
     virtual std::size_t in_flight() const noexcept = 0;
+    // A descriptor is about to be closed by dally: drop any state kept for its number.
+    virtual void forget_fd(int fd) noexcept { (void)fd; }
 };
 
 }  // namespace dally::detail
