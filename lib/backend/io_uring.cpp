@@ -254,6 +254,27 @@ private:
             io_uring_prep_timeout(sqe, reinterpret_cast<__kernel_timespec*>(&op.ts), 0, op.op_flags);
             break;
         case OpCode::poll: io_uring_prep_poll_add(sqe, op.fd, op.op_flags); break;
+        case OpCode::openat:
+            io_uring_prep_openat(sqe, op.fd, static_cast<const char*>(op.buf),
+                                 static_cast<int>(op.op_flags), op.len);
+            break;
+        case OpCode::statx:
+            io_uring_prep_statx(sqe, op.fd, static_cast<const char*>(op.buf),
+                                static_cast<int>(op.op_flags), op.len,
+                                reinterpret_cast<struct statx*>(static_cast<std::uintptr_t>(op.offset)));
+            break;
+        case OpCode::fsync: io_uring_prep_fsync(sqe, op.fd, op.op_flags); break;
+        case OpCode::renameat:
+            io_uring_prep_renameat(sqe, op.fd, static_cast<const char*>(op.buf), op.fd,
+                                   reinterpret_cast<const char*>(static_cast<std::uintptr_t>(op.offset)),
+                                   op.op_flags);
+            break;
+        case OpCode::unlinkat:
+            io_uring_prep_unlinkat(sqe, op.fd, static_cast<const char*>(op.buf), static_cast<int>(op.op_flags));
+            break;
+        case OpCode::mkdirat:
+            io_uring_prep_mkdirat(sqe, op.fd, static_cast<const char*>(op.buf), op.len);
+            break;
         }
     }
 

@@ -34,6 +34,13 @@ enum class OpCode : std::uint8_t {
     shutdown,
     timeout,
     poll,
+    // Files (fs.hpp). Paths are NUL-terminated strings at `buf`, relative to `fd` (AT_FDCWD).
+    openat,    // op_flags: open flags; len: mode
+    statx,     // op_flags: AT_* flags; len: STATX_* mask; offset: the struct statx to fill
+    fsync,     // op_flags: IORING_FSYNC_DATASYNC or 0
+    renameat,  // offset: the new path (const char*); op_flags: RENAME_* flags
+    unlinkat,  // op_flags: 0 or AT_REMOVEDIR
+    mkdirat,   // len: mode
 };
 
 struct Op;
@@ -52,7 +59,8 @@ struct Op {
     std::int32_t res = 0;             // the operation's result: >= 0 or -errno
     std::uint32_t len = 0;
     void* buf = nullptr;              // data buffer, or sockaddr for connect
-    std::uint64_t offset = 0;         // file offset; total bytes for a multi-step send
+    std::uint64_t offset = 0;         // file offset; total bytes for a multi-step send; a
+                                      // second pointer for renameat/statx (see OpCode)
     std::uint64_t progress = 0;       // bytes done by earlier steps of a multi-step op
     Timespec ts{};                    // timeout op's duration/deadline
     Timespec deadline{};              // linked-timeout deadline (CLOCK_MONOTONIC, absolute)
