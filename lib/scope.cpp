@@ -1,0 +1,76 @@
+#include "dally/scope.hpp"
+
+#include <cstdio>
+
+namespace dally {
+namespace detail {
+
+namespace {
+void report_extra(const std::exception_ptr& e) noexcept {
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        std::fprintf(stderr, "dally: Scope child failed (join() rethrows an earlier one): %s\n",
+                     ex.what());
+    } catch (...) {
+        std::fprintf(stderr, "dally: Scope child failed (join() rethrows an earlier one)\n");
+    }
+}
+}  // namespace
+
+void ScopeState::finish(std::exception_ptr e) noexcept {
+    WaiterList woken;
+    bool extra = false;
+    {
+        std::lock_guard lock(mutex);
+        if (e) {
+            if (error) {
+                extra = true;
+            } else {
+                error = e;
+            }
+        }
+        if (--active == 0) woken = joiners.take_all();
+    }
+    if (extra) report_extra(e);
+    woken.wake_all();
+}
+
+}  // namespace detail
+
+Scope::Scope() : m_state(std::make_shared<detail::ScopeState>()) {}
+
+Scope::~Scope() {
+    std::size_t running = active();
+    if (running != 0) {
+        std::fprintf(stderr,
+                     "dally: Scope destroyed with %zu child task(s) still running and no "
+                     "co_await join(): cancelling and detaching them\n",
+                     running);
+        m_state->source.cancel();
+    }
+}
+
+std::size_t Scope::active() const noexcept {
+    std::lock_guard lock(m_state->mutex);
+    return m_state->active;
+}
+
+bool Scope::JoinAwaiter::await_suspend(std::coroutine_handle<> h) {
+    std::lock_guard lock(state->mutex);
+    if (state->active == 0) return false;
+    prepare(h, "co_await Scope::join");
+    state->joiners.push_back(this);
+    return true;
+}
+
+void Scope::JoinAwaiter::await_resume() {
+    std::exception_ptr e;
+    {
+        std::lock_guard lock(state->mutex);
+        e = std::exchange(state->error, nullptr);
+    }
+    if (e) std::rethrow_exception(e);
+}
+
+}  // namespace dally
