@@ -1,9 +1,14 @@
 #include "dally/runtime.hpp"
 
+#include <signal.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "backend/backend.hpp"
 
@@ -28,6 +33,10 @@ std::string no_runtime_message(const char* operation) {
            "move the coroutine onto a runtime first with co_await dally::resume_on(rt).";
 }
 
+// Live runtimes, so process-wide settings (the signals wait_signal manages) reach them.
+std::mutex g_registry_mutex;
+std::vector<Runtime*> g_registry;
+
 struct CurrentGuard {
     Runtime* saved;
     explicit CurrentGuard(Runtime* rt) noexcept : saved(t_current) { t_current = rt; }
@@ -39,9 +48,21 @@ struct CurrentGuard {
 NoRuntimeError::NoRuntimeError(const char* operation)
     : std::logic_error(no_runtime_message(operation)) {}
 
-Runtime::Runtime(RuntimeOptions options) : m_backend(detail::make_backend(*this, options)) {}
+Runtime::Runtime(RuntimeOptions options) : m_backend(detail::make_backend(*this, options)) {
+    std::lock_guard lock(g_registry_mutex);
+    g_registry.push_back(this);
+}
+
+void Runtime::for_each(void (*fn)(Runtime&, void*), void* ctx) {
+    std::lock_guard lock(g_registry_mutex);
+    for (Runtime* rt : g_registry) fn(*rt, ctx);
+}
 
 Runtime::~Runtime() {
+    {
+        std::lock_guard lock(g_registry_mutex);
+        g_registry.erase(std::remove(g_registry.begin(), g_registry.end(), this), g_registry.end());
+    }
     while (m_stoppers.load(std::memory_order_acquire) != 0) std::this_thread::yield();
     drain();
     destroy_tasks();
@@ -66,6 +87,7 @@ void Runtime::bind_thread() {
         m_backend->attach_thread();
         m_owner = std::this_thread::get_id();
         m_bound = true;
+        detail::block_managed_signals();
     } else if (m_owner != std::this_thread::get_id()) {
         throw std::logic_error(
             "dally: a Runtime runs on one thread: this one already ran on another thread");
@@ -228,6 +250,19 @@ void Runtime::destroy_tasks() noexcept {
 }
 
 namespace detail {
+
+std::atomic<std::uint64_t> g_managed_signals{0};
+
+void block_managed_signals() noexcept {
+    const std::uint64_t bits = g_managed_signals.load(std::memory_order_acquire);
+    if (bits == 0) return;
+    sigset_t set;
+    sigemptyset(&set);
+    for (int sig = 1; sig <= 64; ++sig) {
+        if ((bits >> (sig - 1)) & 1U) sigaddset(&set, sig);
+    }
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
 
 void resume(std::coroutine_handle<> h) noexcept {
     if (t_trampoline) {  // already inside one (a foreign resume from a task): queue it

@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "dally/detail/io.hpp"
+#include "dally/runtime.hpp"
 
 namespace dally {
 namespace {
@@ -21,9 +22,15 @@ std::atomic<bool> g_installed[NSIG] = {};
 // that sigreturn restores) and raise it again for the process, so it ends up pending on a
 // thread that blocks it, where the signalfd reads it.
 void forward(int sig, siginfo_t*, void* context) {
+    const int saved = errno;
+    // Both: the mask sigreturn restores (a kernel-delivered handler), and the thread's mask
+    // itself (a handler run later by an interceptor such as TSan, whose context is a copy).
     auto* uc = static_cast<ucontext_t*>(context);
     sigaddset(&uc->uc_sigmask, sig);
-    const int saved = errno;
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, sig);
+    pthread_sigmask(SIG_BLOCK, &one, nullptr);
     kill(getpid(), sig);
     errno = saved;
 }
@@ -57,7 +64,17 @@ Task<Result<int>> wait_signal(SignalSet signals) {
         if (signals.contains(sig)) sigaddset(&set, sig);
     }
     // Block before installing the handler: a signal arriving in between then stays pending.
+    // Every runtime thread blocks them too (now, by a post, and any runtime bound later), so
+    // they stay pending for the signalfd; the forwarding handler covers all other threads.
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    std::uint64_t bits = 0;
+    for (int sig = 1; sig <= 64; ++sig) {
+        if (signals.contains(sig)) bits |= std::uint64_t{1} << (sig - 1);
+    }
+    if ((detail::g_managed_signals.fetch_or(bits, std::memory_order_acq_rel) & bits) != bits) {
+        Runtime::for_each([](Runtime& rt, void*) { rt.post([] { detail::block_managed_signals(); }); },
+                          nullptr);
+    }
     for (int sig = 1; sig < NSIG && sig <= 64; ++sig) {
         if (signals.contains(sig)) install(sig);
     }

@@ -112,6 +112,8 @@ public:
                           void* ctx) noexcept;
     void task_started() noexcept;
     void task_finished() noexcept;
+    // Runs fn(rt) for every live runtime, under the registry lock (fn must not block).
+    static void for_each(void (*fn)(Runtime&, void*), void* ctx);
     // Shutdown in two steps, both on the runtime's thread: cancel and drain everything in
     // flight, then destroy every task still alive on this runtime.
     void drain() noexcept;

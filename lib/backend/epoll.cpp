@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <mutex>
 #include <system_error>
 #include <unordered_map>
@@ -199,6 +200,12 @@ private:
         case OpCode::poll:
             if (!attempt(op)) wait_on(op, (op.op_flags & POLLOUT) != 0 && (op.op_flags & POLLIN) == 0);
             return;
+        case OpCode::openat:
+        case OpCode::statx:
+        case OpCode::fsync:
+        case OpCode::renameat:
+        case OpCode::unlinkat:
+        case OpCode::mkdirat: run_on_pool(op); return;
         case OpCode::accept_multishot:
         case OpCode::accept: set_nonblocking(op.fd); [[fallthrough]];
         case OpCode::recv:
@@ -411,24 +418,44 @@ private:
         int eventfd = -1;
     };
 
+    // The call an op stands for, made synchronously (on a pool thread). Field use mirrors
+    // the io_uring backend's prep().
+    static int blocking_call(const Op& op) {
+        const auto* path = static_cast<const char*>(op.buf);
+        const bool cur = op.offset == static_cast<std::uint64_t>(-1);
+        long r = -1;
+        switch (op.code) {
+        case OpCode::read:
+            r = cur ? ::read(op.fd, op.buf, op.len) : ::pread(op.fd, op.buf, op.len, static_cast<off_t>(op.offset));
+            break;
+        case OpCode::write:
+            r = cur ? ::write(op.fd, op.buf, op.len) : ::pwrite(op.fd, op.buf, op.len, static_cast<off_t>(op.offset));
+            break;
+        case OpCode::openat: r = ::openat(op.fd, path, static_cast<int>(op.op_flags) | O_CLOEXEC, op.len); break;
+        case OpCode::statx:
+            r = ::statx(op.fd, path, static_cast<int>(op.op_flags), op.len,
+                        reinterpret_cast<struct statx*>(static_cast<std::uintptr_t>(op.offset)));
+            break;
+        case OpCode::fsync: r = (op.op_flags & 1U) ? ::fdatasync(op.fd) : ::fsync(op.fd); break;
+        case OpCode::renameat:
+            r = ::renameat2(op.fd, path, op.fd, reinterpret_cast<const char*>(static_cast<std::uintptr_t>(op.offset)),
+                            op.op_flags);
+            break;
+        case OpCode::unlinkat: r = ::unlinkat(op.fd, path, static_cast<int>(op.op_flags)); break;
+        case OpCode::mkdirat: r = ::mkdirat(op.fd, path, op.len); break;
+        default: errno = EOPNOTSUPP; break;
+        }
+        return r < 0 ? -errno : static_cast<int>(r);
+    }
+
     void run_on_pool(Op& op) {
         m_where[&op] = Where::pool;
         auto shared = m_pool;
-        const OpCode code = op.code;
-        const int fd = op.fd;
-        void* buf = op.buf;
-        const std::uint32_t len = op.len;
-        const std::uint64_t off = op.offset;
+        // The op (and the buffers and paths it points to) stays alive until its completion
+        // is delivered, so the job may read it; only its result travels back.
         Op* p = &op;
-        submit_blocking(make_job([shared, p, code, fd, buf, len, off] {
-            ssize_t r;
-            const bool cur = off == static_cast<std::uint64_t>(-1);
-            if (code == OpCode::read) {
-                r = cur ? ::read(fd, buf, len) : ::pread(fd, buf, len, static_cast<off_t>(off));
-            } else {
-                r = cur ? ::write(fd, buf, len) : ::pwrite(fd, buf, len, static_cast<off_t>(off));
-            }
-            const int res = r < 0 ? -errno : static_cast<int>(r);
+        submit_blocking(make_job([shared, p] {
+            const int res = blocking_call(*p);
             {
                 std::lock_guard lock(shared->mutex);
                 shared->done.emplace_back(p, res);

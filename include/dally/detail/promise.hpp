@@ -53,6 +53,12 @@ std::coroutine_handle<> root_finished(TaskRoot& root, std::exception_ptr* error)
 void transfer(std::coroutine_handle<> h) noexcept;
 // Resumes `h` as the base of a trampoline (what the runtime loop does for each task).
 void resume(std::coroutine_handle<> h) noexcept;
+
+// Signals handed to wait_signal (bit n-1 for signal n); runtime threads keep them blocked
+// so the kernel leaves them pending for the signalfd instead of interrupting a runtime.
+extern std::atomic<std::uint64_t> g_managed_signals;
+// Blocks the managed signals in the calling thread.
+void block_managed_signals() noexcept;
 // Drops one reference; destroys the frame on the last one.
 void root_release(TaskRoot& root) noexcept;
 // Thread-safe: cancels the task's in-flight operation and fails its later ones.
