@@ -19,11 +19,9 @@ namespace {
 
 static_assert(sizeof(struct statx) <= sizeof(detail::StatxBuffer));
 
-// One operation moves at most this much; longer transfers take several.
-constexpr std::size_t max_op_len = 1U << 30;
 // IORING_FSYNC_DATASYNC (liburing's io_uring.h is kept out of this file).
 constexpr std::uint32_t fsync_datasync = 1U << 0;
-constexpr std::uint64_t current_position = ~std::uint64_t{0};
+using detail::current_position;
 
 bool has_nul(const std::string& s) noexcept { return s.find('\0') != std::string::npos; }
 
@@ -40,18 +38,6 @@ FileType type_of_mode(unsigned mode) noexcept {
         default:
             return FileType::other;
     }
-}
-
-SizeAwaitable rw_op(detail::OpCode code, const char* what, int fd, const void* buf, std::size_t len,
-                    std::uint64_t offset) noexcept {
-    SizeAwaitable a;
-    a.what = what;
-    a.op.code = code;
-    a.op.fd = fd;
-    a.op.buf = const_cast<void*>(buf);
-    a.op.len = static_cast<std::uint32_t>(std::min(len, max_op_len));
-    a.op.offset = offset;
-    return a;
 }
 
 }  // namespace
@@ -145,42 +131,6 @@ Result<FileStat> StatAwaitable::await_resume() const noexcept {
     return detail::to_file_stat(m_buf);
 }
 
-WriteAllAwaitable::WriteAllAwaitable(int fd, std::span<const std::byte> data,
-                                     std::int64_t offset) noexcept
-    : m_total(data.size()) {
-    what = "dally::File::write_all";
-    op.code = detail::OpCode::write;
-    op.fd = fd;
-    op.buf = const_cast<std::byte*>(data.data());
-    op.len = static_cast<std::uint32_t>(std::min(data.size(), max_op_len));
-    op.offset = static_cast<std::uint64_t>(offset);
-    op.step = &WriteAllAwaitable::step;
-}
-
-bool WriteAllAwaitable::step(detail::Op& op, int res) {
-    if (res <= 0) return false;
-    // `op` is the first member of the OpAwaitable base, hence pointer-interconvertible with it.
-    auto& self = static_cast<WriteAllAwaitable&>(*reinterpret_cast<detail::OpAwaitable*>(&op));
-    op.progress += static_cast<std::uint64_t>(res);
-    if (op.progress >= self.m_total) return false;
-    Runtime* rt = Runtime::current();
-    if (rt == nullptr) return false;
-    op.buf = static_cast<std::byte*>(op.buf) + res;
-    op.len =
-        static_cast<std::uint32_t>(std::min<std::uint64_t>(self.m_total - op.progress, max_op_len));
-    if (op.offset != current_position) op.offset += static_cast<std::uint64_t>(res);
-    rt->backend().submit(op);
-    return true;
-}
-
-Result<std::size_t> WriteAllAwaitable::await_resume() const noexcept {
-    const auto done = static_cast<std::size_t>(op.progress);
-    if (op.progress >= m_total) return static_cast<std::size_t>(m_total);
-    // A write that returns 0 without an error cannot make progress.
-    if (op.res >= 0) return Result<std::size_t>(errno_code(EIO), done);
-    return Result<std::size_t>(detail::size_result(op).error(), done);
-}
-
 // ---------------------------------------------------------------- File
 
 File& File::operator=(File&& o) noexcept {
@@ -213,28 +163,28 @@ OpenAwaitable File::create(std::string path, std::uint32_t mode) {
 }
 
 SizeAwaitable File::read_at(std::span<std::byte> buf, std::uint64_t offset) noexcept {
-    return rw_op(detail::OpCode::read, "dally::File::read_at", m_fd, buf.data(), buf.size(),
+    return detail::io_op(detail::OpCode::read, "dally::File::read_at", m_fd, buf.data(), buf.size(),
                  offset);
 }
 
 SizeAwaitable File::write_at(std::span<const std::byte> data, std::uint64_t offset) noexcept {
-    return rw_op(detail::OpCode::write, "dally::File::write_at", m_fd, data.data(), data.size(),
+    return detail::io_op(detail::OpCode::write, "dally::File::write_at", m_fd, data.data(), data.size(),
                  offset);
 }
 
 SizeAwaitable File::read(std::span<std::byte> buf) noexcept {
-    return rw_op(detail::OpCode::read, "dally::File::read", m_fd, buf.data(), buf.size(),
+    return detail::io_op(detail::OpCode::read, "dally::File::read", m_fd, buf.data(), buf.size(),
                  current_position);
 }
 
 SizeAwaitable File::write(std::span<const std::byte> data) noexcept {
-    return rw_op(detail::OpCode::write, "dally::File::write", m_fd, data.data(), data.size(),
+    return detail::io_op(detail::OpCode::write, "dally::File::write", m_fd, data.data(), data.size(),
                  current_position);
 }
 
 WriteAllAwaitable File::write_all_at(std::span<const std::byte> data,
                                      std::uint64_t offset) noexcept {
-    return {m_fd, data, static_cast<std::int64_t>(offset)};
+    return {detail::OpCode::write, "dally::File::write_all_at", m_fd, data, offset, std::errc::io_error};
 }
 
 Task<Result<std::string>> File::read_all() {

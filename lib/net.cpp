@@ -180,11 +180,6 @@ Result<Address> sock_name(int fd, bool peer) {
 
 }  // namespace detail
 
-namespace {
-// One operation moves at most this much; longer transfers take several.
-constexpr std::size_t max_op_len = 1U << 30;
-}  // namespace
-
 Stream& Stream::operator=(Stream&& o) noexcept {
     if (this != &o) {
         detail::close_fd(m_fd);
@@ -196,23 +191,11 @@ Stream& Stream::operator=(Stream&& o) noexcept {
 Stream::~Stream() { detail::close_fd(m_fd); }
 
 SizeAwaitable Stream::recv(std::span<std::byte> buf) noexcept {
-    SizeAwaitable a;
-    a.what = "recv";
-    a.op.code = detail::OpCode::recv;
-    a.op.fd = m_fd;
-    a.op.buf = buf.data();
-    a.op.len = static_cast<std::uint32_t>(std::min(buf.size(), max_op_len));
-    return a;
+    return detail::io_op(detail::OpCode::recv, "recv", m_fd, buf.data(), buf.size(), 0);
 }
 
 SizeAwaitable Stream::send(std::span<const std::byte> data) noexcept {
-    SizeAwaitable a;
-    a.what = "send";
-    a.op.code = detail::OpCode::send;
-    a.op.fd = m_fd;
-    a.op.buf = const_cast<std::byte*>(data.data());
-    a.op.len = static_cast<std::uint32_t>(std::min(data.size(), max_op_len));
-    return a;
+    return detail::io_op(detail::OpCode::send, "send", m_fd, data.data(), data.size(), 0);
 }
 
 VoidAwaitable Stream::shutdown(Shutdown how) noexcept {
@@ -234,35 +217,6 @@ VoidAwaitable Stream::close() noexcept {
 
 Result<Address> Stream::local_address() const { return detail::sock_name(m_fd, false); }
 Result<Address> Stream::peer_address() const { return detail::sock_name(m_fd, true); }
-
-SendAllAwaitable::SendAllAwaitable(int fd, std::span<const std::byte> data) noexcept {
-    what = "send_all";
-    op.code = detail::OpCode::send;
-    op.fd = fd;
-    op.buf = const_cast<std::byte*>(data.data());
-    op.len = static_cast<std::uint32_t>(std::min(data.size(), max_op_len));
-    op.offset = data.size();
-    op.step = &SendAllAwaitable::step;
-}
-
-bool SendAllAwaitable::step(detail::Op& op, int res) {
-    if (res <= 0) return false;
-    op.progress += static_cast<std::uint64_t>(res);
-    if (op.progress >= op.offset) return false;
-    Runtime* rt = Runtime::current();
-    if (rt == nullptr) return false;
-    op.buf = static_cast<std::byte*>(op.buf) + res;
-    op.len = static_cast<std::uint32_t>(std::min<std::uint64_t>(op.offset - op.progress, max_op_len));
-    rt->backend().submit(op);
-    return true;
-}
-
-Result<std::size_t> SendAllAwaitable::await_resume() const noexcept {
-    const auto done = static_cast<std::size_t>(op.progress);
-    if (op.progress >= op.offset) return static_cast<std::size_t>(op.offset);
-    if (op.res >= 0) return Result<std::size_t>(std::make_error_code(std::errc::broken_pipe), done);
-    return Result<std::size_t>(detail::size_result(op).error(), done);
-}
 
 Result<void> TcpStream::set_nodelay(bool on) noexcept {
     int v = on ? 1 : 0;

@@ -20,7 +20,6 @@ namespace dally {
 
 namespace {
 
-constexpr std::size_t max_op_len = 1U << 30;
 
 // What the child does between vfork and exec, prepared by the parent so that the child
 // only makes raw system calls: it shares the parent's memory (and, under a sanitizer, may
@@ -185,41 +184,23 @@ void Pipe::close() noexcept {
     detail::close_fd(std::exchange(m_fd, -1));  // through dally: the epoll backend tracks fds
 }
 
-Pipe::SizeAwaitable Pipe::read(std::span<std::byte> buf) noexcept {
-    SizeAwaitable a;
-    a.what = "Pipe::read";
-    a.op.code = detail::OpCode::read;
-    a.op.fd = m_fd;
-    a.op.buf = buf.data();
-    a.op.len = static_cast<std::uint32_t>(std::min(buf.size(), max_op_len));
-    a.op.offset = static_cast<std::uint64_t>(-1);  // pipes have no position: "current"
-    return a;
+SizeAwaitable Pipe::read(std::span<std::byte> buf) noexcept {
+    // Pipes have no position: "current".
+    return detail::io_op(detail::OpCode::read, "Pipe::read", m_fd, buf.data(), buf.size(),
+                         detail::current_position);
 }
 
-Pipe::SizeAwaitable Pipe::write(std::span<const std::byte> data) noexcept {
-    SizeAwaitable a;
-    a.what = "Pipe::write";
-    a.op.code = detail::OpCode::write;
-    a.op.fd = m_fd;
-    a.op.buf = const_cast<std::byte*>(data.data());
-    a.op.len = static_cast<std::uint32_t>(std::min(data.size(), max_op_len));
-    a.op.offset = static_cast<std::uint64_t>(-1);
-    return a;
+SizeAwaitable Pipe::write(std::span<const std::byte> data) noexcept {
+    return detail::io_op(detail::OpCode::write, "Pipe::write", m_fd, data.data(), data.size(),
+                         detail::current_position);
 }
 
-Task<Result<std::size_t>> Pipe::write_all(std::span<const std::byte> data,
-                                          Clock::time_point deadline) {
-    std::size_t done = 0;
-    while (done < data.size()) {
-        auto w = write(data.subspan(done));
-        if (deadline != Clock::time_point::max()) w.set_deadline(deadline);
-        auto r = co_await w;
-        if (!r) co_return Result<std::size_t>(r.error(), done);
-        if (*r == 0)
-            co_return Result<std::size_t>(std::make_error_code(std::errc::broken_pipe), done);
-        done += *r;
-    }
-    co_return done;
+detail::TransferAllAwaitable Pipe::write_all(std::span<const std::byte> data,
+                                             Clock::time_point deadline) noexcept {
+    detail::TransferAllAwaitable a(detail::OpCode::write, "Pipe::write_all", m_fd, data,
+                                   detail::current_position, std::errc::broken_pipe);
+    if (deadline != Clock::time_point::max()) a.set_deadline(deadline);
+    return a;
 }
 
 // ---------------------------------------------------------------- Child

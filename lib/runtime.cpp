@@ -292,28 +292,17 @@ void transfer(std::coroutine_handle<> h) noexcept {
     resume(h);  // a coroutine resumed by foreign code: become the trampoline here
 }
 
-void report_posted_exception(std::exception_ptr e) noexcept {
+void report_exception(const char* context, std::exception_ptr e) noexcept {
     try {
         std::rethrow_exception(e);
     } catch (const std::exception& ex) {
-        std::fprintf(stderr, "dally: exception escaped a posted callable (dropped): %s\n",
-                     ex.what());
+        std::fprintf(stderr, "dally: %s: %s\n", context, ex.what());
     } catch (...) {
-        std::fprintf(stderr, "dally: exception escaped a posted callable (dropped)\n");
+        std::fprintf(stderr, "dally: %s\n", context);
     }
 }
 
 namespace {
-
-void report_detached(std::exception_ptr e) noexcept {
-    try {
-        std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-        std::fprintf(stderr, "dally: unhandled exception in a detached task: %s\n", ex.what());
-    } catch (...) {
-        std::fprintf(stderr, "dally: unhandled exception in a detached task\n");
-    }
-}
 
 // Unlinks a task that finished on a thread other than its runtime's, on that runtime.
 void unlink_remote(MpscNode* n, bool) {
@@ -346,7 +335,7 @@ void cancel_on_runtime(MpscNode* n, bool run) {
 
 std::coroutine_handle<> root_finished(TaskRoot& r, std::exception_ptr* error) noexcept {
     const bool detached = r.refs.load(std::memory_order_acquire) == 1;
-    if (detached && *error) report_detached(*error);
+    if (detached && *error) report_exception("unhandled exception in a detached task", *error);
     Runtime* here = Runtime::current();
     Runtime* home = r.runtime.load(std::memory_order_relaxed);
     r.current_op = nullptr;

@@ -7,14 +7,7 @@ namespace detail {
 
 namespace {
 void report_extra(const std::exception_ptr& e) noexcept {
-    try {
-        std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-        std::fprintf(stderr, "dally: Scope child failed (join() rethrows an earlier one): %s\n",
-                     ex.what());
-    } catch (...) {
-        std::fprintf(stderr, "dally: Scope child failed (join() rethrows an earlier one)\n");
-    }
+    report_exception("Scope child failed (join() rethrows an earlier one)", e);
 }
 }  // namespace
 

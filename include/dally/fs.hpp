@@ -27,7 +27,6 @@
 #include <vector>
 
 #include "dally/detail/io.hpp"
-#include "dally/net.hpp"
 #include "dally/result.hpp"
 #include "dally/task.hpp"
 #include "dally/time.hpp"
@@ -131,23 +130,8 @@ struct StatAwaitable : detail::OpAwaitable {
     detail::StatxBuffer m_buf{};
 };
 
-// write_all: one write that resubmits itself after a short write (no allocation); under
-// timeout() the deadline covers the whole transfer.
-struct WriteAllAwaitable : detail::OpAwaitable {
-    // `offset` is a file offset, or -1 for the current position.
-    WriteAllAwaitable(int fd, std::span<const std::byte> data, std::int64_t offset) noexcept;
-    template <class P>
-    bool await_suspend(std::coroutine_handle<P> h) {
-        if (m_total == 0) return false;
-        return detail::OpAwaitable::await_suspend(h);
-    }
-    // Bytes written (all of them); on error, partial() says how many were written first.
-    Result<std::size_t> await_resume() const noexcept;
-
-  private:
-    static bool step(detail::Op& op, int res);
-    std::uint64_t m_total = 0;
-};
+// write_all: see detail::TransferAllAwaitable (no allocation; timeout() covers it all).
+using WriteAllAwaitable = detail::TransferAllAwaitable;
 
 // An open file (or any descriptor: a pipe, stdout). Owns its descriptor; move-only.
 // Dropping it closes the descriptor synchronously; co_await close() closes it on the ring.
@@ -193,11 +177,10 @@ class File {
     SizeAwaitable write(std::span<const char> data) noexcept { return write(std::as_bytes(data)); }
     // Writes all of `data` at the file position; on error, partial() says how much went.
     WriteAllAwaitable write_all(std::span<const std::byte> data) noexcept {
-        return {m_fd, data, -1};
+        return {detail::OpCode::write, "dally::File::write_all", m_fd, data, detail::current_position,
+                std::errc::io_error};
     }
-    WriteAllAwaitable write_all(std::span<const char> data) noexcept {
-        return {m_fd, std::as_bytes(data), -1};
-    }
+    WriteAllAwaitable write_all(std::span<const char> data) noexcept { return write_all(std::as_bytes(data)); }
     // Writes all of `data` starting at `offset`; the file position does not move.
     WriteAllAwaitable write_all_at(std::span<const std::byte> data, std::uint64_t offset) noexcept;
     // Reads from the file position to end of file (the position ends there). The File must

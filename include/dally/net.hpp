@@ -62,28 +62,8 @@ private:
 
 enum class Shutdown { read = SHUT_RD, write = SHUT_WR, both = SHUT_RDWR };
 
-struct SizeAwaitable : detail::OpAwaitable {
-    Result<std::size_t> await_resume() const noexcept { return detail::size_result(op); }
-};
-struct VoidAwaitable : detail::OpAwaitable {
-    Result<void> await_resume() const noexcept { return detail::void_result(op); }
-};
-
-// send_all: one send operation that resubmits itself for the rest after a short send, so
-// it costs no allocation; under timeout() the deadline covers the whole transfer.
-struct SendAllAwaitable : detail::OpAwaitable {
-    SendAllAwaitable(int fd, std::span<const std::byte> data) noexcept;
-    template <class P>
-    bool await_suspend(std::coroutine_handle<P> h) {
-        if (op.offset == 0) return false;
-        return detail::OpAwaitable::await_suspend(h);
-    }
-    // Bytes sent; on error, partial() says how many went out before it.
-    Result<std::size_t> await_resume() const noexcept;
-
-private:
-    static bool step(detail::Op& op, int res);
-};
+// send_all: see detail::TransferAllAwaitable (no allocation; timeout() covers it all).
+using SendAllAwaitable = detail::TransferAllAwaitable;
 
 // A connected stream socket (TCP or Unix). Owns its descriptor.
 class Stream {
@@ -106,8 +86,10 @@ public:
     SizeAwaitable send(std::span<const std::byte> data) noexcept;
     SizeAwaitable send(std::span<const char> data) noexcept { return send(std::as_bytes(data)); }
     // Sends all of `data`; on error, partial() says how much went out.
-    SendAllAwaitable send_all(std::span<const std::byte> data) noexcept { return {m_fd, data}; }
-    SendAllAwaitable send_all(std::span<const char> data) noexcept { return {m_fd, std::as_bytes(data)}; }
+    SendAllAwaitable send_all(std::span<const std::byte> data) noexcept {
+        return {detail::OpCode::send, "send_all", m_fd, data, 0, std::errc::broken_pipe};
+    }
+    SendAllAwaitable send_all(std::span<const char> data) noexcept { return send_all(std::as_bytes(data)); }
     VoidAwaitable shutdown(Shutdown how = Shutdown::write) noexcept;
     // Closes through the ring; the stream is closed (is_open() false) from this call on.
     VoidAwaitable close() noexcept;

@@ -94,10 +94,6 @@ struct ExitStatus {
 // sees end of input.
 class Pipe {
   public:
-    struct SizeAwaitable : detail::OpAwaitable {
-        Result<std::size_t> await_resume() const noexcept { return detail::size_result(op); }
-    };
-
     Pipe() noexcept = default;
     explicit Pipe(int fd) noexcept : m_fd(fd) {}
     Pipe(Pipe&& o) noexcept : m_fd(std::exchange(o.m_fd, -1)) {}
@@ -117,11 +113,11 @@ class Pipe {
     SizeAwaitable write(std::span<const std::byte> data) noexcept;
     SizeAwaitable write(std::span<const char> data) noexcept { return write(std::as_bytes(data)); }
     // Writes all of `data`, or fails at `deadline` (timed_out); on error partial() says how
-    // much went in. `data` must outlive the returned task.
-    Task<Result<std::size_t>> write_all(std::span<const std::byte> data,
-                                        Clock::time_point deadline = Clock::time_point::max());
-    Task<Result<std::size_t>> write_all(std::span<const char> data,
-                                        Clock::time_point deadline = Clock::time_point::max()) {
+    // much went in. `data` is borrowed until the co_await completes.
+    detail::TransferAllAwaitable write_all(std::span<const std::byte> data,
+                                           Clock::time_point deadline = Clock::time_point::max()) noexcept;
+    detail::TransferAllAwaitable write_all(std::span<const char> data,
+                                           Clock::time_point deadline = Clock::time_point::max()) noexcept {
         return write_all(std::as_bytes(data), deadline);
     }
     // Closes now (synchronously; a pipe close does not block).

@@ -142,7 +142,6 @@ private:
     bool m_bound = false;
     bool m_looping = false;
     bool m_draining = false;
-    bool m_destroyed_tasks = false;
 };
 
 // A spawned task's result. Move-only; co_await it once from any task on any runtime.
@@ -269,7 +268,11 @@ inline ResumeOnAwaiter resume_on(Runtime& rt) noexcept { return ResumeOnAwaiter{
 // ---- templates ----
 
 namespace detail {
-void report_posted_exception(std::exception_ptr e) noexcept;
+// Reports an exception nobody will see otherwise on stderr: "dally: <context>: <what>".
+void report_exception(const char* context, std::exception_ptr e) noexcept;
+inline void report_posted_exception(std::exception_ptr e) noexcept {
+    report_exception("exception escaped a posted callable (dropped)", std::move(e));
+}
 
 template <class F>
 struct PostNode : MpscNode {

@@ -4,6 +4,9 @@
 #include <chrono>
 #include <coroutine>
 #include <cstddef>
+#include <cstdint>
+#include <span>
+#include <system_error>
 
 #include "dally/detail/op.hpp"
 #include "dally/detail/promise.hpp"
@@ -23,6 +26,8 @@ void close_fd(int fd) noexcept;
 Result<std::size_t> size_result(const Op& op) noexcept;
 Result<void> void_result(const Op& op) noexcept;
 void set_deadline(Op& op, std::chrono::steady_clock::time_point deadline) noexcept;
+// A non-negative duration as the kernel's timespec (negative becomes zero).
+Timespec to_timespec(std::chrono::steady_clock::duration d) noexcept;
 
 // One operation, one completion. Derived awaitables fill `op` and define await_resume.
 struct OpAwaitable {
@@ -40,4 +45,50 @@ struct OpAwaitable {
     }
 };
 
+// One operation moves at most this much; longer transfers take several.
+inline constexpr std::size_t max_op_len = std::size_t{1} << 30;
+// Offset meaning "the descriptor's current position" (streams, pipes).
+inline constexpr std::uint64_t current_position = ~std::uint64_t{0};
+
 }  // namespace dally::detail
+
+namespace dally {
+
+// An operation yielding a byte count (recv, send, read, write).
+struct SizeAwaitable : detail::OpAwaitable {
+    Result<std::size_t> await_resume() const noexcept { return detail::size_result(op); }
+};
+// An operation yielding only success or an error (close, fsync, shutdown, rename...).
+struct VoidAwaitable : detail::OpAwaitable {
+    Result<void> await_resume() const noexcept { return detail::void_result(op); }
+};
+
+namespace detail {
+
+// A single read/write-shaped operation on `fd` (`buf` is borrowed until it completes).
+SizeAwaitable io_op(OpCode code, const char* what, int fd, const void* buf, std::size_t len,
+                    std::uint64_t offset) noexcept;
+
+// send_all / write_all: one send or write that resubmits itself for the rest after a short
+// transfer, so it costs no allocation; under timeout() the deadline covers the whole
+// transfer. A write at an offset advances it; current_position stays current.
+struct TransferAllAwaitable : OpAwaitable {
+    // `on_zero`: the error when a step transfers nothing (no progress is possible).
+    TransferAllAwaitable(OpCode code, const char* what, int fd, std::span<const std::byte> data,
+                         std::uint64_t offset, std::errc on_zero) noexcept;
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> h) {
+        if (m_total == 0) return false;
+        return OpAwaitable::await_suspend(h);
+    }
+    // Bytes transferred (all of them); on error, partial() says how many went first.
+    Result<std::size_t> await_resume() const noexcept;
+
+private:
+    static bool step(Op& op, int res);
+    std::uint64_t m_total = 0;
+    std::errc m_on_zero;
+};
+
+}  // namespace detail
+}  // namespace dally
