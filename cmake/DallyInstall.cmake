@@ -37,8 +37,11 @@ endif()
 unset(_dally_type)
 
 # --- headers and library ---------------------------------------------------------------------
+# dally::web is built for this tree's apps and examples only (not installed yet), so its
+# headers stay out of the install too.
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/dally"
-        DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
+        DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}"
+        PATTERN "web" EXCLUDE)
 
 # lib/CMakeLists.txt names $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>, but on a first
 # configure it is read before GNUInstallDirs has defined that variable; add the installed

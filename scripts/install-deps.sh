@@ -9,6 +9,10 @@ packages=(
     liburing-dev libfmt-dev
     libgtest-dev libgmock-dev googletest libbenchmark-dev libboost-dev
     python3 curl util-linux git
+    # dally::web: llhttp's C sources, wslay, libcrypto (SHA-1/base64), simdjson
+    node-llhttp libwslay-dev libssl-dev libsimdjson-dev
+    # web tests and benchmarks: WebSocket client, pytest, nginx and wrk as references
+    python3-websockets python3-pytest nginx-light wrk clang
 )
 
 missing=()
