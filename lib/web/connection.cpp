@@ -276,7 +276,7 @@ Task<void> serve_connection(std::shared_ptr<ServeState> state, TcpStream stream)
         } else {
             response = Response::text(404, "not found\n");
         }
-        if (response.closes_connection()) keep_alive = false;
+        if (response.closes_connection() || state->draining) keep_alive = false;
 
         if (response.producer()) {
             // Streamed: chunked for HTTP/1.1, close-delimited for HTTP/1.0.

@@ -102,8 +102,10 @@ Task<Response> StaticFiles::serve(Request& request) const {
         rel += m_options.index;
     }
 
-    int root = m_root;
-    Opened file = co_await spawn_blocking([root, rel] { return open_beneath(root, rel); });
+    // A named job: GCC 12 mishandles a capturing lambda temporary inside co_await (its
+    // captured string was freed from the wrong place).
+    auto job = [root = m_root, rel] { return open_beneath(root, rel); };
+    Opened file = co_await spawn_blocking(std::move(job));
     if (file.fd < 0) co_return Response::text(404, "not found\n");
     auto owned = std::make_shared<File>(file.fd);
     if (S_ISDIR(file.st.st_mode)) {
