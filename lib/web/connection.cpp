@@ -41,7 +41,7 @@ std::string_view http_date() noexcept {
 bool status_has_body(int status) noexcept { return status >= 200 && status != 204 && status != 304; }
 
 // Appends the status line and the server's headers (not Content-Length/Transfer-Encoding).
-void append_head(std::string& out, const Response& r, const ServerOptions& options, bool close) {
+void append_head(std::string& out, const Response& r, const ServerOptions& options, bool close, bool http10 = false) {
     int status = r.status();
     std::string_view reason = reason_phrase(status);
     out += "HTTP/1.1 ";
@@ -60,12 +60,17 @@ void append_head(std::string& out, const Response& r, const ServerOptions& optio
         out += h.value;
         out += "\r\n";
     }
-    if (close) out += "Connection: close\r\n";
+    if (close) {
+        out += "Connection: close\r\n";
+    } else if (http10) {
+        out += "Connection: keep-alive\r\n";  // HTTP/1.0 closes unless told otherwise
+    }
 }
 
 // A complete in-memory response.
-void append_response(std::string& out, const Response& r, const ServerOptions& options, bool head_only, bool close) {
-    append_head(out, r, options, close);
+void append_response(std::string& out, const Response& r, const ServerOptions& options, bool head_only, bool close,
+                     bool http10 = false) {
+    append_head(out, r, options, close, http10);
     if (status_has_body(r.status())) {
         fmt::format_to(std::back_inserter(out), "Content-Length: {}\r\n\r\n", r.body().size());
         if (!head_only) out += r.body();
@@ -297,7 +302,7 @@ Task<void> serve_connection(std::shared_ptr<ServeState> state, TcpStream stream)
                 if (writer.failed() || !co_await writer.finish()) co_return;
             }
         } else {
-            append_response(out, response, options, head_only, !keep_alive);
+            append_response(out, response, options, head_only, !keep_alive, request.version_minor == 0);
         }
 
         if (!keep_alive) {

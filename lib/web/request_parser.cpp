@@ -92,6 +92,11 @@ struct RequestParser::Impl {
 
     int on_field(const char* at, std::size_t n) {
         if (int rc = count_head(n); rc != HPE_OK) return rc;
+        // RFC 9112 5.1: no whitespace in a field name or before its colon (llhttp lets a
+        // space through); a server must answer 400.
+        for (std::size_t i = 0; i < n; ++i) {
+            if (at[i] == ' ' || at[i] == '\t') return fail(400, "whitespace in a header field name");
+        }
         if (!field_open) {
             if (request.headers.size() >= limits.max_headers) return fail(431, "too many header fields");
             current = &request.headers.add({}, {});
@@ -162,7 +167,9 @@ struct RequestParser::Impl {
     // Maps a parse error llhttp found itself (limits set error_status in the callbacks).
     void set_llhttp_error(llhttp_errno_t err) noexcept {
         if (error_status != 0) return;
-        if (err == HPE_INVALID_VERSION) {
+        // A well-formed version other than 1.x is 505; a garbled one ("HTTP/1.x",
+        // "HTTP/1.1 extra") is a malformed request line.
+        if (err == HPE_INVALID_VERSION && parser.http_major != 1 && parser.http_major != 0) {
             fail(505, "HTTP version not supported");
             return;
         }

@@ -165,6 +165,10 @@ TEST(RequestParser, MalformedRequestsAre400) {
                        "0\r\n\r\n"),
               400);
     EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"), 400);
+    EXPECT_EQ(error_of("GET / HTTP/1.x\r\nHost: h\r\n\r\n"), 400);
+    EXPECT_EQ(error_of("GET / HTTP/1.1 extra\r\nHost: h\r\n\r\n"), 400);
+    EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\r\nBad Name: x\r\n\r\n"), 400);
+    EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\r\nName : x\r\n\r\n"), 400);
 }
 
 TEST(RequestParser, UnsupportedVersionIs505) {

@@ -52,7 +52,10 @@ public:
     // True if `name` is present and its comma-separated value list contains `token`
     // (case-insensitive), e.g. has_token("Connection", "upgrade").
     bool has_token(std::string_view name, std::string_view token) const noexcept;
-    Header& add(std::string name, std::string value) { return m_list.emplace_back(std::move(name), std::move(value)); }
+    Header& add(std::string name, std::string value) {
+        m_list.push_back({std::move(name), std::move(value)});
+        return m_list.back();
+    }
     // Replaces every value of `name` with one.
     void set(std::string_view name, std::string value);
     void clear() noexcept { m_list.clear(); }
