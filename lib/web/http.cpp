@@ -65,12 +65,6 @@ std::string_view reason_phrase(int status) noexcept {
 namespace {
 char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
-std::string_view trim(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
 int hex_value(char c) noexcept {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -78,6 +72,12 @@ int hex_value(char c) noexcept {
     return -1;
 }
 }  // namespace
+
+std::string_view trim_ows(std::string_view s) noexcept {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
 
 bool iequals(std::string_view a, std::string_view b) noexcept {
     if (a.size() != b.size()) return false;
@@ -160,7 +160,7 @@ bool Headers::has_token(std::string_view name, std::string_view token) const noe
         std::string_view rest = h.value;
         while (!rest.empty()) {
             std::size_t comma = rest.find(',');
-            std::string_view item = trim(rest.substr(0, comma));
+            std::string_view item = trim_ows(rest.substr(0, comma));
             if (iequals(item, token)) return true;
             if (comma == std::string_view::npos) break;
             rest.remove_prefix(comma + 1);

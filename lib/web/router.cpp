@@ -144,11 +144,13 @@ Router::Match Router::match(Request& request) const {
             return m;
         }
         request.params.clear();
-        std::string_view name = method_name(r->method);
-        if (allow.find(name) == std::string::npos) {
+        auto add_allowed = [&allow](std::string_view name) {
+            if (allow.find(name) != std::string::npos) return;
             if (!allow.empty()) allow += ", ";
             allow += name;
-        }
+        };
+        add_allowed(method_name(r->method));
+        if (r->method == Method::get && !r->websocket) add_allowed("HEAD");  // served by the GET route
     }
     if (!allow.empty()) {
         m.status = 405;

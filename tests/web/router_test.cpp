@@ -59,7 +59,7 @@ TEST(Router, UnknownPathIs404AndWrongMethodIs405WithAllow) {
     auto m = router.match(post);
     EXPECT_EQ(m.handler, nullptr);
     EXPECT_EQ(m.status, 405);
-    EXPECT_EQ(m.allow, "GET, DELETE");
+    EXPECT_EQ(m.allow, "GET, HEAD, DELETE");
     EXPECT_TRUE(post.params.empty());
 }
 

@@ -31,6 +31,8 @@ enum class Method : std::uint8_t { get, head, post, put, patch, del, options, ot
 std::string_view method_name(Method m) noexcept;
 // The standard reason phrase of `status` ("Not Found"), or "" if unknown.
 std::string_view reason_phrase(int status) noexcept;
+// `s` without leading and trailing spaces and tabs (HTTP's optional whitespace).
+std::string_view trim_ows(std::string_view s) noexcept;
 // Case-insensitive ASCII comparison, as header names require.
 bool iequals(std::string_view a, std::string_view b) noexcept;
 // Decodes %XX escapes (and '+' as space when `plus_is_space`); nullopt if an escape is

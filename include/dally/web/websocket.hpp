@@ -39,7 +39,9 @@ enum class SlowClientPolicy : std::uint8_t {
 struct WebSocketOptions {
     // Largest incoming message (all fragments); a bigger one closes with 1009.
     std::size_t max_message_bytes = 16u << 20;
-    // Bound on bytes queued for sending on one connection; see slow_client.
+    // Bound on message bytes queued for sending on one connection, counting the message
+    // being written until it is written (queued_bytes()); see slow_client. A message
+    // larger than this is never sent.
     std::size_t max_queued_bytes = 16u << 20;
     // Applied when a send() would exceed max_queued_bytes.
     SlowClientPolicy slow_client = SlowClientPolicy::close;
@@ -48,16 +50,20 @@ struct WebSocketOptions {
     // The connection is closed (1001) after this long without traffic from the client
     // (pongs count); 0 = never.
     std::chrono::milliseconds idle_timeout{75'000};
-    // How long to wait for the client's close reply (and for a queued write) before the
-    // TCP connection is dropped.
+    // How long to wait, once a close is under way, for the close frame to go out and the
+    // client's reply to come back before the TCP connection is dropped. (A write already
+    // stuck on a client that reads nothing ends at write_timeout.)
     std::chrono::milliseconds close_timeout{5'000};
+    // A write to the socket (at most 64 KiB of frames) must finish within this time, else
+    // the client is considered gone and the TCP connection is dropped.
+    std::chrono::milliseconds write_timeout{30'000};
     // Supported subprotocols, in the server's order of preference. When the client offers
     // some and none is supported, the handshake still succeeds without one.
-    std::vector<std::string> subprotocols;
+    std::vector<std::string> subprotocols{};
     // Allowed Origin header values (e.g. "https://mud.example"); empty allows any. A
     // request whose Origin is not listed gets 403 (cross-site WebSocket hijacking).
     // Requests without Origin (non-browser clients) are allowed.
-    std::vector<std::string> allowed_origins;
+    std::vector<std::string> allowed_origins{};
 };
 
 enum class MessageType : std::uint8_t { text, binary };
@@ -72,23 +78,33 @@ class WebSocket {
 public:
     virtual ~WebSocket() = default;
 
-    // Queues a message (text must be valid UTF-8; it is not checked here). Any thread.
-    // False if the connection is closing or closed, or the slow-client policy refused it.
+    // Queues a message (text must be valid UTF-8; it is not checked here). Any thread; the
+    // messages of one thread go out in the order sent. False if the connection is closing
+    // or closed, or if the message would take the queue past max_queued_bytes (then the
+    // slow-client policy applies: the connection closes with 1008, or just this message is
+    // dropped). Cheap: the writer is woken (one post to the connection's runtime) only when
+    // it is idle. Safe to call at any time, even after the connection ended.
     virtual bool send(MessageType type, std::string data) = 0;
     bool send_text(std::string data) { return send(MessageType::text, std::move(data)); }
     bool send_binary(std::string data) { return send(MessageType::binary, std::move(data)); }
 
     // Starts the close handshake (queued after the messages already queued). Any thread;
-    // later calls are ignored. `code` must be a valid close code (1000, 1001, 1008,
-    // 1011, 3000-4999...), `reason` at most 123 bytes of UTF-8.
+    // later calls are ignored. `code` must be a valid close code (1000-1003, 1007-1014,
+    // 3000-4999) and `reason` at most 123 bytes of UTF-8, else std::invalid_argument.
     virtual void close(std::uint16_t code = 1000, std::string_view reason = {}) = 0;
 
     // The next complete message. On the connection's runtime, from the handler (one
-    // reader at a time). An error when the connection is closed: operation_canceled if
-    // the handler's task was cancelled, connection_reset/broken_pipe if the TCP
-    // connection dropped, and otherwise `std::errc::not_connected` after a close handshake
-    // (see close_code()). Messages are read only while the handler awaits receive(): a
-    // handler that stops reading stops the client (TCP backpressure).
+    // reader at a time; std::logic_error otherwise). An error when the connection is
+    // closed: operation_canceled if the handler's task was cancelled, connection_reset (or
+    // the socket's error, or timed_out) if the TCP connection dropped without a close
+    // frame, and otherwise `std::errc::not_connected` once a close frame was received or
+    // the server closed (see close_code()). Messages are read only while the handler
+    // awaits receive(): a handler that stops reading stops the client (TCP backpressure).
+    // While it waits, receive() answers pings, sends pings after ping_interval of silence
+    // and closes after idle_timeout (time spent outside receive() does not count). After
+    // the server started closing (close(), slow client, idle), messages still arriving
+    // are discarded while it waits for the client's close reply. Once the handler has
+    // returned, receive() gets not_connected.
     virtual Task<Result<Message>> receive() = 0;
 
     // Unique per process.
@@ -96,9 +112,11 @@ public:
     virtual const Address& peer() const noexcept = 0;
     // The negotiated subprotocol, or "".
     virtual const std::string& subprotocol() const noexcept = 0;
-    // False once a close frame was sent or received, or the connection dropped. Any thread.
+    // False once a close was started by either side (a close frame queued, sent or
+    // received) or the connection dropped. Any thread.
     virtual bool is_open() const noexcept = 0;
-    // The close code received from the client (or 1006 if none arrived), once closed.
+    // The close code received from the client (1005 if its close frame had none), or 1006
+    // if no valid close frame arrived. Any thread.
     virtual std::uint16_t close_code() const noexcept = 0;
     // Bytes queued and not yet written. Any thread.
     virtual std::size_t queued_bytes() const noexcept = 0;
