@@ -74,8 +74,8 @@ bool Session::send(MessageType type, std::string data) {
             begin_close_locked(1008, "slow client", &discarded);
         return false;
     }
-    m_pending.push_back(
-        {std::move(data), 0, type == MessageType::text ? WSLAY_TEXT_FRAME : WSLAY_BINARY_FRAME});
+    const auto opcode = static_cast<std::uint8_t>(type == MessageType::text ? WSLAY_TEXT_FRAME : WSLAY_BINARY_FRAME);
+    m_pending.push_back({std::move(data), 0, opcode});
     // Only this lock's holders add, so the count stays within the bound; the writer
     // subtracts concurrently, which only makes the check above conservative.
     m_queued.fetch_add(n, std::memory_order_acq_rel);
