@@ -46,7 +46,7 @@ TEST(Scope, JoinWaitsForEveryChildOnSeveralRuntimes) {
         for (int i = 0; i < 5; ++i)
             scope.spawn(other, sleep_then_count(std::chrono::milliseconds(i * 3), done));
         EXPECT_GE(scope.active(), 5u);  // the local five cannot have run yet
-        co_await scope.join();
+        EXPECT_TRUE(co_await scope.join());
         EXPECT_EQ(done.load(), 10);
         EXPECT_EQ(scope.active(), 0u);
     }(scope, *other, done));
@@ -55,7 +55,7 @@ TEST(Scope, JoinWaitsForEveryChildOnSeveralRuntimes) {
 TEST(Scope, JoinWithNoChildrenReturnsAtOnce) {
     Runtime rt;
     Scope scope;
-    rt.block_on([](Scope& s) -> Task<void> { co_await s.join(); }(scope));
+    rt.block_on([](Scope& s) -> Task<void> { EXPECT_TRUE(co_await s.join()); }(scope));
 }
 
 TEST(Scope, CancelFromAPlainThreadEndsEveryChildsSleepPromptly) {
@@ -66,7 +66,7 @@ TEST(Scope, CancelFromAPlainThreadEndsEveryChildsSleepPromptly) {
     auto joined = a->submit([&]() -> Task<void> {
         for (int i = 0; i < 3; ++i) scope.spawn(sleep_until_cancelled(cancelled));
         for (int i = 0; i < 3; ++i) scope.spawn(*b, sleep_until_cancelled(cancelled));
-        co_await scope.join();
+        EXPECT_TRUE(co_await scope.join());
     });
     std::this_thread::sleep_for(20ms);
     EXPECT_FALSE(ready_within(joined, 0ms));
@@ -86,7 +86,7 @@ TEST(Scope, ChildSpawnedAfterCancelStartsCancelled) {
     scope.cancel();
     rt.block_on([](Scope& s, std::atomic<int>& c) -> Task<void> {
         s.spawn(sleep_until_cancelled(c));
-        co_await s.join();
+        EXPECT_TRUE(co_await s.join());
     }(scope, cancelled));
     EXPECT_EQ(cancelled.load(), 1);
 }
@@ -103,9 +103,9 @@ TEST(Scope, JoinRethrowsAChildsExceptionAfterEveryChildFinished) {
     rt.block_on([](Scope& s, std::atomic<int>& done) -> Task<void> {
         s.spawn(fail_after(1ms));
         s.spawn(sleep_then_count(20ms, done));
-        EXPECT_THROW(co_await s.join(), std::runtime_error);
+        EXPECT_THROW((void)co_await s.join(), std::runtime_error);
         EXPECT_EQ(done.load(), 1);
-        co_await s.join();  // the exception was handed over once
+        EXPECT_TRUE(co_await s.join());  // the exception was handed over once
     }(scope, done));
 }
 

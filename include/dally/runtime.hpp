@@ -125,6 +125,8 @@ private:
     void bind_thread();
     void loop(const std::atomic<std::uintptr_t>* until_done);
     void drain_inbox(bool run) noexcept;
+    // Shutdown: makes sure nothing touches the task's parked sync wait once its frame goes.
+    void settle_wait(detail::TaskRoot& root) noexcept;
 
     std::unique_ptr<detail::Backend> m_backend;
     detail::ReadyQueue m_ready;
@@ -146,7 +148,8 @@ private:
 
 // A spawned task's result. Move-only; co_await it once from any task on any runtime.
 // Dropping it detaches the task. cancel() is thread-safe: it cancels the task's in-flight
-// I/O (IORING_OP_ASYNC_CANCEL) and makes its later I/O fail with operation_canceled.
+// I/O (IORING_OP_ASYNC_CANCEL) or its wait on a sync primitive (sync.hpp), and makes its
+// later I/O and waits fail with operation_canceled. Awaiting a JoinHandle is not cut short.
 template <class T>
 class [[nodiscard("drop the JoinHandle explicitly to detach")]] JoinHandle {
 public:

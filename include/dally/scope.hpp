@@ -7,7 +7,7 @@
 //     scope.spawn(session(std::move(conn)));   // on the current runtime
 //     scope.spawn(rt, job());                  // on any runtime, from any thread
 //     scope.cancel();                          // any thread: cancels every child's I/O
-//     co_await scope.join();                   // every child has finished
+//     (void)co_await scope.join();             // every child has finished
 //
 // Children are detached tasks that the scope counts; their values are dropped. A child's
 // escaping exception is kept and the first one is rethrown by join() (later ones are
@@ -25,6 +25,7 @@
 
 #include "dally/cancel.hpp"
 #include "dally/detail/waiter.hpp"
+#include "dally/result.hpp"
 #include "dally/runtime.hpp"
 #include "dally/task.hpp"
 
@@ -70,20 +71,31 @@ class Scope {
     }
 
     struct JoinAwaiter : detail::Waiter {
-        detail::ScopeState* state;
-        explicit JoinAwaiter(detail::ScopeState& s) noexcept : state(&s) {}
+        detail::ScopeState* scope;
+        explicit JoinAwaiter(detail::ScopeState& s) noexcept : scope(&s) {}
         bool await_ready() const noexcept { return false; }
-        bool await_suspend(std::coroutine_handle<> h);
+        template <class P>
+        bool await_suspend(std::coroutine_handle<P> h) {
+            return suspend(h, detail::root_of(h));
+        }
         // Rethrows (and clears) the first exception a child let escape.
-        void await_resume();
+        Result<void> await_resume();
+
+      private:
+        bool suspend(std::coroutine_handle<> h, detail::TaskRoot* task);
+        static bool unpark_joiner(detail::Waiter& w) noexcept;
     };
-    // `co_await scope.join()`: suspends until no child runs (at once if none does). Safe
-    // from any runtime; several tasks may join. The scope can be reused afterwards.
+    // `co_await scope.join()`: suspends until no child runs (at once if none does), then
+    // rethrows the first exception a child let escape, if any. Safe from any runtime;
+    // several tasks may join. The scope can be reused afterwards. If the joining task is
+    // cancelled while children still run, join() returns operation_canceled at once and
+    // the children go on running (it does not cancel them, and keeps their exception for
+    // the next join): join from a task that is not cancelled to wait for them.
     JoinAwaiter join() noexcept { return JoinAwaiter(*m_state); }
 
-    // Cancels every child, running or spawned later (their I/O fails with
-    // operation_canceled; they decide how to return). Any thread; idempotent. A child
-    // waiting on a sync primitive (Event, Channel...) is not interrupted.
+    // Cancels every child, running or spawned later: their I/O and their waits on sync
+    // primitives fail with operation_canceled; they decide how to return. Any thread;
+    // idempotent.
     void cancel() noexcept { m_state->source.cancel(); }
     bool cancelled() const noexcept { return m_state->source.cancelled(); }
     // Children still running (a snapshot). Any thread.
