@@ -11,9 +11,11 @@
 //
 // Children are detached tasks that the scope counts; their values are dropped. A child's
 // escaping exception is kept and the first one is rethrown by join() (later ones are
-// reported on stderr). Destroying a Scope whose children still run is a programming
-// error: it is reported on stderr, the children are cancelled and left to finish on their
-// own (they do not touch the destroyed Scope object).
+// reported on stderr). A child whose runtime shuts down before it returns (its frame is
+// destroyed, or it never started) counts as finished, without an error, so a join() on
+// another runtime does not wait for it forever. Destroying a Scope whose children still run is a
+// programming error: it is reported on stderr, the children are cancelled and left to finish on
+// their own (they do not touch the destroyed Scope object).
 #pragma once
 
 #include <cstddef>
@@ -41,6 +43,23 @@ struct ScopeState {
     CancelSource source;
     void finish(std::exception_ptr e) noexcept;
 };
+
+// A child's place in its scope's count, held as a parameter of the child's coroutine so
+// that it is given up exactly once: by finish() when the child returns, or else by the
+// destructor when the frame is destroyed unfinished (runtime shutdown) or never created.
+class ScopeChild {
+  public:
+    explicit ScopeChild(std::shared_ptr<ScopeState> s) noexcept : m_state(std::move(s)) {}
+    ScopeChild(ScopeChild&&) noexcept = default;  // leaves the source empty
+    ScopeChild& operator=(ScopeChild&&) = delete;
+    ~ScopeChild() {
+        if (m_state) m_state->finish(nullptr);
+    }
+    void finish(std::exception_ptr e) noexcept { std::exchange(m_state, nullptr)->finish(e); }
+
+  private:
+    std::shared_ptr<ScopeState> m_state;
+};
 }  // namespace detail
 
 class Scope {
@@ -67,7 +86,8 @@ class Scope {
             std::lock_guard lock(m_state->mutex);
             ++m_state->active;
         }
-        (void)rt.spawn(run_child(std::move(task), m_state), m_state->source.token());
+        (void)rt.spawn(run_child(std::move(task), detail::ScopeChild(m_state)),
+                       m_state->source.token());
     }
 
     struct JoinAwaiter : detail::Waiter {
@@ -103,14 +123,14 @@ class Scope {
 
   private:
     template <class T>
-    static Task<void> run_child(Task<T> task, std::shared_ptr<detail::ScopeState> state) {
+    static Task<void> run_child(Task<T> task, detail::ScopeChild child) {
         std::exception_ptr error;
         try {
             (void)co_await std::move(task);
         } catch (...) {
             error = std::current_exception();
         }
-        state->finish(error);
+        child.finish(error);
     }
 
     std::shared_ptr<detail::ScopeState> m_state;
