@@ -52,9 +52,7 @@ std::size_t Scope::active() const noexcept {
 bool Scope::JoinAwaiter::suspend(std::coroutine_handle<> h, detail::TaskRoot* task) {
     std::lock_guard lock(scope->mutex);
     if (scope->active == 0) return false;
-    if (!try_park(h, task, &unpark_joiner, "co_await Scope::join")) return false;
-    scope->joiners.push_back(this);
-    return true;
+    return park(scope->joiners, h, task, &unpark_joiner, "co_await Scope::join");
 }
 
 bool Scope::JoinAwaiter::unpark_joiner(detail::Waiter& w) noexcept {

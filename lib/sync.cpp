@@ -6,9 +6,11 @@
 namespace dally {
 namespace detail {
 
-bool Waiter::try_park(std::coroutine_handle<> h, TaskRoot* task, Unpark fn, const char* what) {
+bool Waiter::park(WaiterList& list, std::coroutine_handle<> h, TaskRoot* task, Unpark fn,
+                  const char* what) {
     Runtime* rt = Runtime::current();
     if (rt == nullptr) throw NoRuntimeError(what);
+    root = nullptr;
     // A cancelled task does not park: the cancel request it would need has already been
     // handled (or will find no current_wait), so nothing would ever resume it early.
     if (interruptible && task != nullptr &&
@@ -31,6 +33,7 @@ bool Waiter::try_park(std::coroutine_handle<> h, TaskRoot* task, Unpark fn, cons
         root = task;
         task->current_wait = this;
     }
+    list.push_back(this);
     return true;
 }
 
@@ -77,9 +80,7 @@ void Event::reset() noexcept {
 bool Event::Awaiter::suspend(std::coroutine_handle<> h, detail::TaskRoot* task) {
     std::lock_guard lock(event->m_mutex);
     if (event->m_set.load(std::memory_order_relaxed)) return false;
-    if (!try_park(h, task, &unpark_event, "co_await Event::wait")) return false;
-    event->m_waiters.push_back(this);
-    return true;
+    return park(event->m_waiters, h, task, &unpark_event, "co_await Event::wait");
 }
 
 bool Event::Awaiter::unpark_event(detail::Waiter& w) noexcept {
@@ -113,9 +114,7 @@ bool Mutex::Awaiter::suspend(std::coroutine_handle<> h, detail::TaskRoot* task) 
         mutex->m_locked = true;
         return false;
     }
-    if (!try_park(h, task, &unpark_mutex, "co_await Mutex::lock")) return false;
-    mutex->m_waiters.push_back(this);
-    return true;
+    return park(mutex->m_waiters, h, task, &unpark_mutex, "co_await Mutex::lock");
 }
 
 bool Mutex::Awaiter::unpark_mutex(detail::Waiter& w) noexcept {
@@ -158,9 +157,7 @@ bool Semaphore::Awaiter::suspend(std::coroutine_handle<> h, detail::TaskRoot* ta
         --sem->m_permits;
         return false;
     }
-    if (!try_park(h, task, &unpark_semaphore, "co_await Semaphore::acquire")) return false;
-    sem->m_waiters.push_back(this);
-    return true;
+    return park(sem->m_waiters, h, task, &unpark_semaphore, "co_await Semaphore::acquire");
 }
 
 bool Semaphore::Awaiter::unpark_semaphore(detail::Waiter& w) noexcept {

@@ -377,9 +377,7 @@ class Channel {
                 return false;
             }
             if (!try_push_locked(a.value, wake)) {
-                if (!a.try_park(h, task, &unpark_sender, "co_await Channel::send")) return false;
-                m_senders.push_back(&a);
-                return true;
+                return a.park(m_senders, h, task, &unpark_sender, "co_await Channel::send");
             }
         }
         wake.wake_all();
@@ -394,9 +392,7 @@ class Channel {
                     a.ec = closed_error();
                     return false;
                 }
-                if (!a.try_park(h, task, &unpark_receiver, "co_await Channel::recv")) return false;
-                m_receivers.push_back(&a);
-                return true;
+                return a.park(m_receivers, h, task, &unpark_receiver, "co_await Channel::recv");
             }
         }
         wake.wake_all();

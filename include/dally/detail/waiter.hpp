@@ -32,6 +32,8 @@ class Runtime;
 
 namespace dally::detail {
 
+class WaiterList;
+
 // What a wait reports when its task was cancelled.
 inline std::error_code cancelled_error() noexcept {
     return std::make_error_code(std::errc::operation_canceled);
@@ -51,36 +53,41 @@ struct Waiter : MpscNode {
     // parked there (WaiterList::remove); true if it did. Set by each awaiter type.
     using Unpark = bool (*)(Waiter&) noexcept;
 
-    std::coroutine_handle<> handle{};
-    Runtime* runtime = nullptr;
-    TaskRoot* root = nullptr;  // the waiting task while parked (null: a foreign coroutine)
-    Waiter* next_waiter = nullptr;
-    Waiter* prev_waiter = nullptr;
-    Unpark unpark = nullptr;
+    // Set by park() (a wait that completes at once never reads them, and an awaiter is
+    // built for every send and recv, so they are left uninitialised until then).
+    std::coroutine_handle<> handle;
+    Runtime* runtime;
+    TaskRoot* root;  // the waiting task while parked (null: a foreign coroutine)
+    Waiter* next_waiter;
+    Waiter* prev_waiter;
+    Unpark unpark;
+    bool delivered;             // the wake reached `runtime` (that thread only; shutdown)
+    bool interruptible = true;  // false: cancel requests leave it parked (when_any's wait)
     // Changed under the primitive's lock; atomic so a cancel can skip the lock when the
     // waiter is no longer parked (it must not touch a primitive it no longer waits on).
     std::atomic<State> state{State::idle};
-    bool interruptible = true;  // false: cancel requests leave it parked (when_any's wait)
-    bool delivered = false;     // the wake reached `runtime` (that thread only; shutdown)
 
     Waiter() noexcept = default;
     Waiter(const Waiter&) = delete;
     Waiter& operator=(const Waiter&) = delete;
 
-    // In await_suspend, under the primitive's lock, once the wait cannot complete at once.
-    // Returns false without parking (state `cancelled`) if the task's cancellation was
-    // already requested; otherwise records `h`, the calling thread's runtime and the task,
-    // and the caller links the waiter (WaiterList::push_back). Throws NoRuntimeError naming
-    // `what` when no runtime runs here (the waiter could never be resumed).
-    bool try_park(std::coroutine_handle<> h, TaskRoot* task, Unpark fn, const char* what);
+    // In await_suspend, under the primitive's lock, once the wait cannot complete at once:
+    // records `h`, the calling thread's runtime and the task, and links the waiter at the
+    // end of `list`; true. Returns false without parking (state `cancelled`) if the task's
+    // cancellation was already requested. Throws NoRuntimeError naming `what` when no
+    // runtime runs here (the waiter could never be resumed). Out of line, so that the
+    // awaiters' fast paths stay small enough to inline.
+    bool park(WaiterList& list, std::coroutine_handle<> h, TaskRoot* task, Unpark fn,
+              const char* what);
     // In await_resume: true if the wait ended by cancellation. Resets the waiter to idle
     // (so its awaiter's destructor knows that whatever it was handed is now the task's).
+    // Nobody else touches the state by now: a load and a store, not a locked exchange.
     bool finish() noexcept {
-        if (root != nullptr) {
-            root->current_wait = nullptr;
-            root = nullptr;
-        }
-        return state.exchange(State::idle, std::memory_order_relaxed) == State::cancelled;
+        const State s = state.load(std::memory_order_relaxed);
+        if (s == State::idle) return false;  // completed without parking
+        if (root != nullptr) root->current_wait = nullptr;
+        state.store(State::idle, std::memory_order_relaxed);
+        return s == State::cancelled;
     }
     // True if the waiter was handed something and is being destroyed without resuming.
     bool abandoned_with_handoff() const noexcept {
