@@ -17,6 +17,7 @@
 #include <string>
 #include <system_error>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "test_support.hpp"
@@ -338,6 +339,31 @@ TEST(Channel, BlockingCallsOnARuntimeThreadThrowLogicError) {
         EXPECT_THROW((void)ch.recv_blocking(), std::logic_error);
         co_return;
     }(ch));
+}
+
+// Move-only, and no default constructor.
+struct Job {
+    explicit Job(int i) : id(std::make_unique<int>(i)) {}
+    std::unique_ptr<int> id;
+};
+
+TEST(Channel, CarriesATypeWithoutADefaultConstructor) {
+    static_assert(!std::is_default_constructible_v<Job>);
+    RuntimeThread rt;
+    Channel<Job> ch(2);
+    ASSERT_TRUE(ch.try_send(Job(1)).ok());
+    EXPECT_EQ(*ch.try_recv().value().id, 1);
+    EXPECT_EQ(ch.try_recv().error(), std::errc::resource_unavailable_try_again);
+    auto consumer = rt->submit([&]() -> Task<int> {
+        int sum = 0;
+        while (auto r = co_await ch.recv()) sum += *r->id;
+        co_return sum;
+    });
+    for (int i = 1; i <= 100; ++i) ASSERT_TRUE(ch.send_blocking(Job(i)).ok());
+    ch.close();
+    ASSERT_TRUE(ready_within(consumer, 5000ms));
+    EXPECT_EQ(consumer.get(), 5050);
+    EXPECT_EQ(ch.recv_blocking().error(), std::errc::broken_pipe);
 }
 
 TEST(Channel, ZeroCapacityIsRejected) { EXPECT_THROW(Channel<int>(0), std::invalid_argument); }

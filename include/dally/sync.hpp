@@ -209,7 +209,7 @@ class Semaphore {
 // - std::errc::resource_unavailable_try_again: try_send on a full / try_recv on an empty
 //   open channel.
 // Items are delivered in send order per sender, each to exactly one receiver. T must be
-// move-constructible and default-constructible (Result<T> holds a T).
+// move-constructible (it need not be default-constructible).
 template <class T>
 class Channel {
   public:
