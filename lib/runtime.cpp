@@ -68,6 +68,9 @@ Runtime::~Runtime() {
     drain();
     destroy_tasks();
     drain_inbox(false);
+    // A waker whose node has already been drained may still be checking m_parked or
+    // writing the eventfd (post_node's tail): wait for it before the members go.
+    while (m_wakers.load(std::memory_order_acquire) != 0) std::this_thread::yield();
 }
 
 Runtime* Runtime::current() noexcept { return t_current; }
@@ -166,6 +169,14 @@ void Runtime::post_node(detail::MpscNode* node) noexcept {
             m_backend->wake();
         }
     }
+}
+
+void Runtime::post_waiter(detail::MpscNode* node) noexcept {
+    // Relaxed is enough: the push's release store publishes the increment to whoever pops
+    // the node, and the destructor runs after that pop.
+    m_wakers.fetch_add(1, std::memory_order_relaxed);
+    post_node(node);
+    m_wakers.fetch_sub(1, std::memory_order_release);
 }
 
 bool Runtime::submit_op(detail::Op& op, std::coroutine_handle<> h, detail::TaskRoot* root) {

@@ -44,7 +44,7 @@ void Waiter::wake() noexcept {
         delivered = true;
         rt->schedule(handle);
     } else {
-        rt->post_node(this);
+        rt->post_waiter(this);  // the runtime may be shutting down (settle_wait)
     }
 }
 

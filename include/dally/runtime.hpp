@@ -102,6 +102,10 @@ public:
     }
     // Any thread.
     void post_node(detail::MpscNode* node) noexcept;
+    // Any thread: post_node() for a caller that cannot know whether the runtime is being
+    // destroyed (a sync primitive waking a waiter from another thread). The destructor
+    // waits until such calls have returned, so their wakeup never touches a freed runtime.
+    void post_waiter(detail::MpscNode* node) noexcept;
     // Submits `op` for the coroutine `h`; false if it completed at once (cancelled).
     bool submit_op(detail::Op& op, std::coroutine_handle<> h, detail::TaskRoot* root);
     detail::Backend& backend() noexcept { return *m_backend; }
@@ -134,6 +138,7 @@ private:
     alignas(64) std::atomic<bool> m_parked{false};
     std::atomic<bool> m_stop{false};
     std::atomic<int> m_stoppers{0};  // stop() calls still touching the runtime
+    alignas(64) std::atomic<int> m_wakers{0};  // post_waiter() calls still touching it
     std::atomic<std::uint64_t> m_wakeups{0};
     std::atomic<std::size_t> m_own_counter{0};
     std::atomic<std::size_t>* m_counter = &m_own_counter;
