@@ -50,8 +50,8 @@ void Waiter::wake() noexcept {
 
 void Waiter::cancel() noexcept {
     if (!interruptible) return;
-    // Not parked: a notifier took it (and may already have destroyed the primitive, which
-    // it may do once every waiter is woken), so the primitive must not be touched.
+    // Not parked: a notifier took it and what it was handed is the waiter's; the primitive
+    // is left alone (its lock is only needed to decide a race with a notifier).
     if (state.load(std::memory_order_acquire) != State::parked) return;
     if (!unpark(*this)) return;  // a notifier won the race under the lock
     delivered = true;

@@ -21,15 +21,16 @@
 // queued), even in a cancelled task, so cleanup code can take a free lock; one that would
 // have to suspend fails at once instead. A cancelled wait took nothing: no lock, permit or
 // item, and a send did not deliver its value. If the wake-up and the cancel race, the
-// waiter either gets what it waited for (the wait succeeds; the task's next wait fails) or
-// it stays with the primitive for the next waiter; it is never lost. Waits of coroutines
-// that are not dally Tasks cannot be cancelled.
+// waiter either gets what it waited for (the wait succeeds; the task's later waits fail as
+// above) or it stays with the primitive for the next waiter; it is never lost. Waits of
+// coroutines that are not dally Tasks cannot be cancelled.
 //
 // Lifetime: a primitive must outlive every co_await on it, up to the moment that co_await
-// returns (a woken task that has not resumed yet still counts: a cancel request may look
-// at the primitive until then). If a runtime shuts down while its tasks wait here, their
-// waits are unlinked before the frames are destroyed; a lock or permit handed to a task
-// that never resumed is given back, an item handed to such a receiver is destroyed.
+// returns (a woken task that has not resumed yet still counts: a cancel request racing
+// the wake-up, or a shutdown giving a lock back, may touch the primitive until then). If
+// a runtime shuts down while its tasks wait here, their waits are unlinked before the
+// frames are destroyed; a lock or permit handed to a task that never resumed is given
+// back, an item handed to such a receiver is destroyed.
 #pragma once
 
 #include <atomic>

@@ -4,7 +4,7 @@
 // A Waiter lives in the awaiting coroutine's frame (inside its awaiter object). A
 // primitive links it into a WaiterList under the primitive's own small lock, and wakes it
 // after releasing that lock: wake() resumes the coroutine on the runtime it suspended on
-// (schedule() if that is the calling thread's runtime, else post_node(), safe from any
+// (schedule() if that is the calling thread's runtime, else post_waiter(), safe from any
 // thread). After wake() the node may be gone; read `next` before waking.
 //
 // Cancellation. A parked waiter of a dally task is that task's `current_wait`. A cancel
@@ -14,6 +14,7 @@
 // Both decisions are made under the same lock, so nothing handed out is ever lost. A
 // waiter that was handed something but is destroyed before it resumes (runtime shutdown)
 // gives it back in its awaiter's destructor (a Mutex unlocks, a Semaphore releases).
+// Shutdown unlinks every parked wait before destroying its frame (Runtime::settle_wait).
 #pragma once
 
 #include <atomic>
