@@ -11,6 +11,7 @@
 #include <cstring>
 #include <memory>
 
+#include "dally/blocking.hpp"
 #include "dally/runtime.hpp"
 
 namespace dally {
@@ -284,7 +285,14 @@ Task<Result<void>> write_file(std::string path, std::string data) {
     co_return c;
 }
 
-Result<std::vector<DirEntry>> list_dir(const std::string& path) {
+Task<Result<std::vector<DirEntry>>> list_dir(std::string path) {
+    // Built outside the co_await expression: GCC 12 destroys a temporary that owns memory
+    // (this lambda and its string) twice when it is created within `co_await ...`.
+    auto listing = spawn_blocking([path = std::move(path)] { return list_dir_blocking(path); });
+    co_return co_await listing;
+}
+
+Result<std::vector<DirEntry>> list_dir_blocking(const std::string& path) {
     if (has_nul(path)) return errno_code(EINVAL);
     std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir(path.c_str()), &::closedir);
     if (!dir) return errno_code(errno);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "backend/backend.hpp"
+#include "dally/detail/waiter.hpp"
 
 namespace dally {
 namespace {
@@ -67,6 +68,9 @@ Runtime::~Runtime() {
     drain();
     destroy_tasks();
     drain_inbox(false);
+    // A waker whose node has already been drained may still be checking m_parked or
+    // writing the eventfd (post_node's tail): wait for it before the members go.
+    while (m_wakers.load(std::memory_order_acquire) != 0) std::this_thread::yield();
 }
 
 Runtime* Runtime::current() noexcept { return t_current; }
@@ -167,6 +171,14 @@ void Runtime::post_node(detail::MpscNode* node) noexcept {
     }
 }
 
+void Runtime::post_waiter(detail::MpscNode* node) noexcept {
+    // Relaxed is enough: the push's release store publishes the increment to whoever pops
+    // the node, and the destructor runs after that pop.
+    m_wakers.fetch_add(1, std::memory_order_relaxed);
+    post_node(node);
+    m_wakers.fetch_sub(1, std::memory_order_release);
+}
+
 bool Runtime::submit_op(detail::Op& op, std::coroutine_handle<> h, detail::TaskRoot* root) {
     if (m_draining ||
         (root != nullptr && root->cancel_requested.load(std::memory_order_acquire))) {
@@ -241,12 +253,30 @@ void Runtime::destroy_tasks() noexcept {
     drain_inbox(false);
     while (m_live != nullptr) {
         detail::TaskRoot* r = m_live;
+        settle_wait(*r);
         unlink(*r);
         r->runtime.store(nullptr, std::memory_order_relaxed);
         detail::root_release(*r);
         drain_inbox(false);
     }
     while (!m_ready.empty()) m_ready.pop();
+}
+
+void Runtime::settle_wait(detail::TaskRoot& r) noexcept {
+    detail::Waiter* w = std::exchange(r.current_wait, nullptr);
+    if (w == nullptr) return;
+    // Still parked: unlinked, nobody can reach it any more.
+    if (w->state.load(std::memory_order_acquire) == detail::Waiter::State::parked &&
+        w->unpark(*w)) {
+        return;
+    }
+    // A notifier took it; its wake may still be on the way to this inbox (another thread
+    // between unlocking the primitive and posting). The node must arrive before the frame
+    // that holds it is freed. The notifier is a few instructions from posting: spin.
+    while (!w->delivered) {
+        drain_inbox(false);
+        if (!w->delivered) std::this_thread::yield();
+    }
 }
 
 namespace detail {
@@ -326,6 +356,7 @@ void cancel_on_runtime(MpscNode* n, bool run) {
             return;
         }
         if (r.current_op != nullptr && here != nullptr) here->backend().cancel(*r.current_op);
+        if (r.current_wait != nullptr) r.current_wait->cancel();
     }
     root_release(r);
     delete msg;

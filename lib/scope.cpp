@@ -12,7 +12,7 @@ void report_extra(const std::exception_ptr& e) noexcept {
 }  // namespace
 
 void ScopeState::finish(std::exception_ptr e) noexcept {
-    WaiterList woken;
+    WakeList woken;
     bool extra = false;
     {
         std::lock_guard lock(mutex);
@@ -49,21 +49,27 @@ std::size_t Scope::active() const noexcept {
     return m_state->active;
 }
 
-bool Scope::JoinAwaiter::await_suspend(std::coroutine_handle<> h) {
-    std::lock_guard lock(state->mutex);
-    if (state->active == 0) return false;
-    prepare(h, "co_await Scope::join");
-    state->joiners.push_back(this);
-    return true;
+bool Scope::JoinAwaiter::suspend(std::coroutine_handle<> h, detail::TaskRoot* task) {
+    std::lock_guard lock(scope->mutex);
+    if (scope->active == 0) return false;
+    return park(scope->joiners, h, task, &unpark_joiner, "co_await Scope::join");
 }
 
-void Scope::JoinAwaiter::await_resume() {
+bool Scope::JoinAwaiter::unpark_joiner(detail::Waiter& w) noexcept {
+    detail::ScopeState& s = *static_cast<JoinAwaiter&>(w).scope;
+    std::lock_guard lock(s.mutex);
+    return s.joiners.remove(&w);
+}
+
+Result<void> Scope::JoinAwaiter::await_resume() {
+    if (finish()) return detail::cancelled_error();
     std::exception_ptr e;
     {
-        std::lock_guard lock(state->mutex);
-        e = std::exchange(state->error, nullptr);
+        std::lock_guard lock(scope->mutex);
+        e = std::exchange(scope->error, nullptr);
     }
     if (e) std::rethrow_exception(e);
+    return {};
 }
 
 }  // namespace dally

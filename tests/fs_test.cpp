@@ -8,11 +8,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <dally/blocking.hpp>
 #include <dally/fs.hpp>
 #include <dally/runtime.hpp>
 #include <dally/time.hpp>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <memory>
 #include <string>
 #include <vector>
@@ -273,7 +275,7 @@ TEST(Fs, ListDirReturnsEveryEntryWithItsTypeAndNoDotEntries) {
     write_plain(dir / "file", "x");
     ::mkdir((dir / "sub").c_str(), 0755);
     ::symlink("file", (dir / "link").c_str());
-    auto r = fs::list_dir(dir.path());
+    auto r = run(fs::list_dir(dir.path()));
     ASSERT_TRUE(r.ok()) << r.error().message();
     auto entries = *r;
     std::sort(entries.begin(), entries.end(), [](auto& a, auto& b) { return a.name < b.name; });
@@ -284,8 +286,58 @@ TEST(Fs, ListDirReturnsEveryEntryWithItsTypeAndNoDotEntries) {
     EXPECT_EQ(entries[1].type, dally::FileType::symlink);
     EXPECT_EQ(entries[2].name, "sub");
     EXPECT_EQ(entries[2].type, dally::FileType::directory);
-    EXPECT_EQ(fs::list_dir(dir / "missing").error(), enoent);
-    EXPECT_EQ(fs::list_dir(dir / "file").error(), std::error_condition(std::errc::not_a_directory));
+    EXPECT_EQ(run(fs::list_dir(dir / "missing")).error(), enoent);
+    EXPECT_EQ(run(fs::list_dir(dir / "file")).error(),
+              std::error_condition(std::errc::not_a_directory));
+    EXPECT_EQ(run(fs::list_dir(std::string("a\0b", 3))).error(),
+              std::error_condition(std::errc::invalid_argument));
+}
+
+TEST(Fs, ListDirBlockingGivesTheSameEntriesOnAPlainThread) {
+    TempDir dir;
+    write_plain(dir / "file", "x");
+    ::mkdir((dir / "sub").c_str(), 0755);
+    auto r = fs::list_dir_blocking(dir.path());
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ(r->size(), 2U);
+    EXPECT_EQ(fs::list_dir_blocking(dir / "missing").error(), enoent);
+}
+
+Task<void> occupy_pool_thread(const std::shared_future<void>& gate) {
+    co_await dally::spawn_blocking([&gate] { gate.wait(); });
+}
+
+Task<void> list_behind_busy_pool(const std::string& path, unsigned busy,
+                                 const std::shared_future<void>& gate,
+                                 std::promise<void>& open_gate) {
+    std::vector<dally::JoinHandle<void>> occupiers;
+    for (unsigned i = 0; i < busy; ++i) occupiers.push_back(dally::spawn(occupy_pool_thread(gate)));
+    auto listing = dally::spawn(fs::list_dir(path));
+    // The runtime is not blocked: this task keeps running timers meanwhile.
+    for (int i = 0; i < 20; ++i) EXPECT_TRUE(co_await dally::sleep_for(1ms));
+    EXPECT_FALSE(listing.done()) << "listed without a free pool thread";
+    open_gate.set_value();
+    auto r = co_await listing;
+    EXPECT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ(r->size(), 1U);
+    for (auto& h : occupiers) co_await h;
+}
+
+TEST(Fs, ListDirRunsOnTheBlockingPoolWhileItsRuntimeKeepsRunning) {
+    TempDir dir;
+    write_plain(dir / "only", "x");
+    // Every pool thread is kept busy behind a gate, and no more may start: the listing can
+    // only run once the gate opens, so if it completes before, it did not use the pool.
+    const unsigned busy = std::max(1U, dally::blocking_pool_threads());
+    dally::configure_blocking_pool({.max_threads = busy});
+    struct RestorePool {
+        ~RestorePool() { dally::configure_blocking_pool({}); }
+    } restore;
+    std::promise<void> open_gate;
+    const std::shared_future<void> gate = open_gate.get_future().share();
+    const std::string path = dir.path();
+    Runtime rt;
+    rt.block_on(list_behind_busy_pool(path, busy, gate, open_gate));
 }
 
 TEST(File, OpeningADirectoryForWritingReturnsEISDIR) {
@@ -320,7 +372,7 @@ TEST(File, InconsistentOptionsOrANulInThePathReturnEINVALWithoutTouchingTheDisk)
     EXPECT_EQ(no_access, einval);
     EXPECT_EQ(create_ro, einval);
     EXPECT_EQ(nul, einval);
-    EXPECT_TRUE(fs::list_dir(dir.path())->empty());
+    EXPECT_TRUE(fs::list_dir_blocking(dir.path())->empty());
 }
 
 TEST(File, ReadAfterCloseThroughTheRingReturnsEBADF) {

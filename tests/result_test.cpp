@@ -4,6 +4,8 @@
 #include <memory>
 #include <string>
 #include <system_error>
+#include <type_traits>
+#include <utility>
 
 #include "test_support.hpp"
 
@@ -109,6 +111,28 @@ TEST(ResultVoid, ErrorValueThrowsSystemError) {
     } catch (const std::system_error& e) {
         EXPECT_EQ(e.code(), std::errc::not_connected);
     }
+}
+
+// Has no default constructor: Result holds it only when there is one.
+struct NoDefault {
+    explicit NoDefault(int v) : value(v) {}
+    int value;
+};
+
+TEST(Result, HoldsATypeWithoutADefaultConstructor) {
+    Result<NoDefault> ok(NoDefault(7));
+    ASSERT_TRUE(ok.ok());
+    EXPECT_EQ(ok->value, 7);
+    EXPECT_EQ(ok.value().value, 7);
+    Result<NoDefault> moved = std::move(ok);
+    EXPECT_EQ((*moved).value, 7);
+    Result<NoDefault> failed(err(std::errc::broken_pipe));
+    EXPECT_EQ(failed.error(), std::errc::broken_pipe);
+    EXPECT_THROW((void)failed.value(), std::system_error);
+    Result<NoDefault> with_partial(err(std::errc::timed_out), NoDefault(3));
+    EXPECT_TRUE(with_partial.timed_out());
+    EXPECT_EQ(with_partial->value, 3);
+    static_assert(!std::is_default_constructible_v<NoDefault>);
 }
 
 TEST(ResultVoid, ReportsTimedOutAndCancelled) {

@@ -1,5 +1,6 @@
 // Tests for dally/scope.hpp: spawning children into a Scope, joining, cancelling, child
-// exceptions, and destruction without join.
+// exceptions, destruction without join, and children destroyed by their runtime's
+// shutdown. (Cancelling a task's join() is tested with the other waits in sync_test.)
 #include <atomic>
 #include <chrono>
 #include <dally/runtime.hpp>
@@ -46,7 +47,7 @@ TEST(Scope, JoinWaitsForEveryChildOnSeveralRuntimes) {
         for (int i = 0; i < 5; ++i)
             scope.spawn(other, sleep_then_count(std::chrono::milliseconds(i * 3), done));
         EXPECT_GE(scope.active(), 5u);  // the local five cannot have run yet
-        co_await scope.join();
+        EXPECT_TRUE(co_await scope.join());
         EXPECT_EQ(done.load(), 10);
         EXPECT_EQ(scope.active(), 0u);
     }(scope, *other, done));
@@ -55,7 +56,7 @@ TEST(Scope, JoinWaitsForEveryChildOnSeveralRuntimes) {
 TEST(Scope, JoinWithNoChildrenReturnsAtOnce) {
     Runtime rt;
     Scope scope;
-    rt.block_on([](Scope& s) -> Task<void> { co_await s.join(); }(scope));
+    rt.block_on([](Scope& s) -> Task<void> { EXPECT_TRUE(co_await s.join()); }(scope));
 }
 
 TEST(Scope, CancelFromAPlainThreadEndsEveryChildsSleepPromptly) {
@@ -66,7 +67,7 @@ TEST(Scope, CancelFromAPlainThreadEndsEveryChildsSleepPromptly) {
     auto joined = a->submit([&]() -> Task<void> {
         for (int i = 0; i < 3; ++i) scope.spawn(sleep_until_cancelled(cancelled));
         for (int i = 0; i < 3; ++i) scope.spawn(*b, sleep_until_cancelled(cancelled));
-        co_await scope.join();
+        EXPECT_TRUE(co_await scope.join());
     });
     std::this_thread::sleep_for(20ms);
     EXPECT_FALSE(ready_within(joined, 0ms));
@@ -86,7 +87,7 @@ TEST(Scope, ChildSpawnedAfterCancelStartsCancelled) {
     scope.cancel();
     rt.block_on([](Scope& s, std::atomic<int>& c) -> Task<void> {
         s.spawn(sleep_until_cancelled(c));
-        co_await s.join();
+        EXPECT_TRUE(co_await s.join());
     }(scope, cancelled));
     EXPECT_EQ(cancelled.load(), 1);
 }
@@ -103,9 +104,9 @@ TEST(Scope, JoinRethrowsAChildsExceptionAfterEveryChildFinished) {
     rt.block_on([](Scope& s, std::atomic<int>& done) -> Task<void> {
         s.spawn(fail_after(1ms));
         s.spawn(sleep_then_count(20ms, done));
-        EXPECT_THROW(co_await s.join(), std::runtime_error);
+        EXPECT_THROW((void)co_await s.join(), std::runtime_error);
         EXPECT_EQ(done.load(), 1);
-        co_await s.join();  // the exception was handed over once
+        EXPECT_TRUE(co_await s.join());  // the exception was handed over once
     }(scope, done));
 }
 
@@ -125,6 +126,59 @@ TEST(Scope, DestroyedWithoutJoinCancelsAndDetachesItsChildren) {
     std::string err = testing::internal::GetCapturedStderr();
     EXPECT_EQ(cancelled.load(), 1);
     EXPECT_NE(err.find("Scope destroyed"), std::string::npos) << err;
+}
+
+// Never returns on its own; counts its destruction.
+Task<void> park_forever(dally::Event& never, std::atomic<int>& started,
+                        std::atomic<int>& destroyed) {
+    struct Counted {
+        std::atomic<int>* n;
+        ~Counted() { n->fetch_add(1); }
+    } counted{&destroyed};
+    started.fetch_add(1);
+    (void)co_await never.wait();
+    ADD_FAILURE() << "resumed";
+}
+
+TEST(Scope, JoinOnAnotherRuntimeReturnsWhenTheChildrensRuntimeShutsDown) {
+    RuntimeThread joiner;
+    auto children = std::make_unique<RuntimeThread>();
+    Scope scope;
+    dally::Event never;
+    std::atomic<int> started{0};
+    std::atomic<int> destroyed{0};
+    std::atomic<int> cancelled{0};
+    scope.spawn(**children, park_forever(never, started, destroyed));
+    scope.spawn(**children, sleep_until_cancelled(cancelled));  // in-flight I/O at shutdown
+    auto joined = joiner->submit([&]() -> Task<bool> { co_return (co_await scope.join()).ok(); });
+    const auto t0 = dally::Clock::now();
+    while (started.load() == 0 && ms_since(t0) < 5000 * dally_test::slowdown) {
+        std::this_thread::sleep_for(1ms);
+    }
+    std::this_thread::sleep_for(10ms);
+    EXPECT_FALSE(ready_within(joined, 0ms));
+    EXPECT_EQ(scope.active(), 2u);
+    children.reset();  // shutdown: both frames are destroyed without returning
+    ASSERT_TRUE(ready_within(joined, 5000ms)) << "join() still waits for destroyed children";
+    EXPECT_TRUE(joined.get());
+    EXPECT_EQ(destroyed.load(), 1);
+    EXPECT_EQ(scope.active(), 0u);
+}
+
+TEST(Scope, ChildWhoseRuntimeIsDestroyedBeforeItStartsCountsAsFinished) {
+    Scope scope;
+    dally::Event never;
+    std::atomic<int> started{0};
+    std::atomic<int> destroyed{0};
+    {
+        Runtime never_run;  // spawning from here posts the child; it never runs
+        scope.spawn(never_run, park_forever(never, started, destroyed));
+        EXPECT_EQ(scope.active(), 1u);
+    }
+    EXPECT_EQ(started.load(), 0);
+    EXPECT_EQ(scope.active(), 0u);
+    Runtime rt;
+    rt.block_on([](Scope& s) -> Task<void> { EXPECT_TRUE(co_await s.join()); }(scope));
 }
 
 TEST(Scope, SpawnOutsideARuntimeThrowsNoRuntimeError) {

@@ -45,7 +45,7 @@ Task<int> throw_after(std::chrono::milliseconds d) {
 
 // The first child can only finish once the second has run: they run concurrently.
 Task<int> wait_then(dally::Event& ev, int v) {
-    co_await ev.wait();
+    EXPECT_TRUE(co_await ev.wait());
     co_return v;
 }
 Task<std::string> set_then(dally::Event& ev, std::string v) {

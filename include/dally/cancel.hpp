@@ -3,7 +3,9 @@
 // A CancelSource cancels every task spawned with its token (rt.spawn(task, src.token())).
 // Cancelling a task is real: its in-flight operation is cancelled in the kernel
 // (IORING_OP_ASYNC_CANCEL) and completes with std::errc::operation_canceled, and every
-// later operation of that task fails the same way without being submitted. The task itself
+// later operation of that task fails the same way without being submitted. A wait on a
+// sync primitive (Event, Mutex, Semaphore, Channel, Scope::join) ends the same way (see
+// sync.hpp for what such a wait still gets without suspending). The task itself
 // decides how to unwind (usually by returning on the error). Buffers stay owned by the
 // task until the kernel's completion has arrived. JoinHandle::cancel() does the same for
 // one task. Both are safe from any thread.

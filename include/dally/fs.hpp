@@ -5,7 +5,7 @@
 // waiting on the disk leaves its runtime free. Every operation returns a Result (ENOENT,
 // EISDIR ... are values, never exceptions) and works with dally::timeout(); awaiting one
 // where no runtime runs throws NoRuntimeError. list_dir() is the exception: io_uring has no
-// getdents, so it is a plain blocking call.
+// getdents, so it runs on the blocking pool (blocking.hpp) and is not subject to timeout().
 //
 //     auto f = co_await dally::File::open("notes.txt");
 //     if (!f) co_return f.error();                          // e.g. no_such_file_or_directory
@@ -223,12 +223,15 @@ struct DirEntry {
     std::string name;                   // no directory part
     FileType type = FileType::unknown;  // of the entry itself (a symlink is not followed)
 };
-// The entries of directory `path`, without "." and "..", in the directory's own (unsorted)
-// order. BLOCKING: io_uring has no getdents operation, so this runs opendir/readdir on the
-// calling thread and stalls its runtime for as long as the directory takes to read (fast
-// for a local directory in the page cache; avoid on a slow network mount until dally has a
-// blocking pool).
-Result<std::vector<DirEntry>> list_dir(const std::string& path);
+// `co_await fs::list_dir(path)`: the entries of directory `path`, without "." and "..", in
+// the directory's own (unsorted) order. io_uring has no getdents operation, so the listing
+// runs on the blocking pool (spawn_blocking) and the task resumes on its own runtime with
+// the result; the runtime keeps running other tasks meanwhile. Like any pool work it is
+// not cancellable once it runs.
+Task<Result<std::vector<DirEntry>>> list_dir(std::string path);
+// The same on the calling thread, for threads that are not runtimes (on a runtime it
+// stalls every task there for as long as the directory takes to read).
+Result<std::vector<DirEntry>> list_dir_blocking(const std::string& path);
 
 }  // namespace fs
 }  // namespace dally

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cerrno>
+#include <optional>
 #include <system_error>
 #include <type_traits>
 #include <utility>
@@ -24,11 +25,17 @@ namespace detail {
 [[noreturn]] void throw_result_error(const std::error_code& ec);
 }
 
+// T need not be default-constructible: such a T is held in a std::optional, so an error
+// result made without a value holds none (then value() throws and operator* must not be
+// used, and partial() does not exist). Other Ts are held directly, as I/O results are.
 template <class T>
 class [[nodiscard]] Result {
+    static constexpr bool holds_plain = std::is_default_constructible_v<T>;
+
 public:
     Result(T value) noexcept(std::is_nothrow_move_constructible_v<T>) : m_value(std::move(value)) {}
-    Result(std::error_code ec) noexcept(std::is_nothrow_default_constructible_v<T>) : m_error(ec) {}
+    Result(std::error_code ec) noexcept(!holds_plain || std::is_nothrow_default_constructible_v<T>)
+        : m_error(ec) {}
     // An error together with the value produced before it (e.g. bytes sent).
     Result(std::error_code ec, T partial) noexcept(std::is_nothrow_move_constructible_v<T>)
         : m_value(std::move(partial)), m_error(ec) {}
@@ -40,31 +47,50 @@ public:
     // The value; throws std::system_error if the result is an error.
     T& value() & {
         if (m_error) detail::throw_result_error(m_error);
-        return m_value;
+        return get();
     }
     T&& value() && {
         if (m_error) detail::throw_result_error(m_error);
-        return std::move(m_value);
+        return std::move(get());
     }
     const T& value() const& {
         if (m_error) detail::throw_result_error(m_error);
-        return m_value;
+        return get();
     }
     // Unchecked access (the value of an error result is the partial value).
-    T& operator*() & noexcept { return m_value; }
-    const T& operator*() const& noexcept { return m_value; }
-    T&& operator*() && noexcept { return std::move(m_value); }
-    T* operator->() noexcept { return &m_value; }
-    const T* operator->() const noexcept { return &m_value; }
+    T& operator*() & noexcept { return get(); }
+    const T& operator*() const& noexcept { return get(); }
+    T&& operator*() && noexcept { return std::move(get()); }
+    T* operator->() noexcept { return &get(); }
+    const T* operator->() const noexcept { return &get(); }
 
     // The value stored even on error: for byte counts, what was transferred before it.
-    const T& partial() const noexcept { return m_value; }
+    const T& partial() const noexcept
+        requires holds_plain
+    {
+        return m_value;
+    }
 
     bool timed_out() const noexcept { return m_error == std::errc::timed_out; }
     bool cancelled() const noexcept { return m_error == std::errc::operation_canceled; }
 
 private:
-    T m_value{};
+    T& get() noexcept {
+        if constexpr (holds_plain) {
+            return m_value;
+        } else {
+            return *m_value;
+        }
+    }
+    const T& get() const noexcept {
+        if constexpr (holds_plain) {
+            return m_value;
+        } else {
+            return *m_value;
+        }
+    }
+
+    std::conditional_t<holds_plain, T, std::optional<T>> m_value{};
     std::error_code m_error{};
 };
 

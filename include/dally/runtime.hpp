@@ -102,6 +102,10 @@ public:
     }
     // Any thread.
     void post_node(detail::MpscNode* node) noexcept;
+    // Any thread: post_node() for a caller that cannot know whether the runtime is being
+    // destroyed (a sync primitive waking a waiter from another thread). The destructor
+    // waits until such calls have returned, so their wakeup never touches a freed runtime.
+    void post_waiter(detail::MpscNode* node) noexcept;
     // Submits `op` for the coroutine `h`; false if it completed at once (cancelled).
     bool submit_op(detail::Op& op, std::coroutine_handle<> h, detail::TaskRoot* root);
     detail::Backend& backend() noexcept { return *m_backend; }
@@ -125,6 +129,8 @@ private:
     void bind_thread();
     void loop(const std::atomic<std::uintptr_t>* until_done);
     void drain_inbox(bool run) noexcept;
+    // Shutdown: makes sure nothing touches the task's parked sync wait once its frame goes.
+    void settle_wait(detail::TaskRoot& root) noexcept;
 
     std::unique_ptr<detail::Backend> m_backend;
     detail::ReadyQueue m_ready;
@@ -132,6 +138,7 @@ private:
     alignas(64) std::atomic<bool> m_parked{false};
     std::atomic<bool> m_stop{false};
     std::atomic<int> m_stoppers{0};  // stop() calls still touching the runtime
+    alignas(64) std::atomic<int> m_wakers{0};  // post_waiter() calls still touching it
     std::atomic<std::uint64_t> m_wakeups{0};
     std::atomic<std::size_t> m_own_counter{0};
     std::atomic<std::size_t>* m_counter = &m_own_counter;
@@ -146,7 +153,8 @@ private:
 
 // A spawned task's result. Move-only; co_await it once from any task on any runtime.
 // Dropping it detaches the task. cancel() is thread-safe: it cancels the task's in-flight
-// I/O (IORING_OP_ASYNC_CANCEL) and makes its later I/O fail with operation_canceled.
+// I/O (IORING_OP_ASYNC_CANCEL) or its wait on a sync primitive (sync.hpp), and makes its
+// later I/O and waits fail with operation_canceled. Awaiting a JoinHandle is not cut short.
 template <class T>
 class [[nodiscard("drop the JoinHandle explicitly to detach")]] JoinHandle {
 public:

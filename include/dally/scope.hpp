@@ -7,13 +7,15 @@
 //     scope.spawn(session(std::move(conn)));   // on the current runtime
 //     scope.spawn(rt, job());                  // on any runtime, from any thread
 //     scope.cancel();                          // any thread: cancels every child's I/O
-//     co_await scope.join();                   // every child has finished
+//     (void)co_await scope.join();             // every child has finished
 //
 // Children are detached tasks that the scope counts; their values are dropped. A child's
 // escaping exception is kept and the first one is rethrown by join() (later ones are
-// reported on stderr). Destroying a Scope whose children still run is a programming
-// error: it is reported on stderr, the children are cancelled and left to finish on their
-// own (they do not touch the destroyed Scope object).
+// reported on stderr). A child whose runtime shuts down before it returns (its frame is
+// destroyed, or it never started) counts as finished, without an error, so a join() on
+// another runtime does not wait for it forever. Destroying a Scope whose children still run is a
+// programming error: it is reported on stderr, the children are cancelled and left to finish on
+// their own (they do not touch the destroyed Scope object).
 #pragma once
 
 #include <cstddef>
@@ -25,6 +27,7 @@
 
 #include "dally/cancel.hpp"
 #include "dally/detail/waiter.hpp"
+#include "dally/result.hpp"
 #include "dally/runtime.hpp"
 #include "dally/task.hpp"
 
@@ -39,6 +42,23 @@ struct ScopeState {
     WaiterList joiners;
     CancelSource source;
     void finish(std::exception_ptr e) noexcept;
+};
+
+// A child's place in its scope's count, held as a parameter of the child's coroutine so
+// that it is given up exactly once: by finish() when the child returns, or else by the
+// destructor when the frame is destroyed unfinished (runtime shutdown) or never created.
+class ScopeChild {
+  public:
+    explicit ScopeChild(std::shared_ptr<ScopeState> s) noexcept : m_state(std::move(s)) {}
+    ScopeChild(ScopeChild&&) noexcept = default;  // leaves the source empty
+    ScopeChild& operator=(ScopeChild&&) = delete;
+    ~ScopeChild() {
+        if (m_state) m_state->finish(nullptr);
+    }
+    void finish(std::exception_ptr e) noexcept { std::exchange(m_state, nullptr)->finish(e); }
+
+  private:
+    std::shared_ptr<ScopeState> m_state;
 };
 }  // namespace detail
 
@@ -66,24 +86,36 @@ class Scope {
             std::lock_guard lock(m_state->mutex);
             ++m_state->active;
         }
-        (void)rt.spawn(run_child(std::move(task), m_state), m_state->source.token());
+        (void)rt.spawn(run_child(std::move(task), detail::ScopeChild(m_state)),
+                       m_state->source.token());
     }
 
     struct JoinAwaiter : detail::Waiter {
-        detail::ScopeState* state;
-        explicit JoinAwaiter(detail::ScopeState& s) noexcept : state(&s) {}
+        detail::ScopeState* scope;
+        explicit JoinAwaiter(detail::ScopeState& s) noexcept : scope(&s) {}
         bool await_ready() const noexcept { return false; }
-        bool await_suspend(std::coroutine_handle<> h);
+        template <class P>
+        bool await_suspend(std::coroutine_handle<P> h) {
+            return suspend(h, detail::root_of(h));
+        }
         // Rethrows (and clears) the first exception a child let escape.
-        void await_resume();
+        Result<void> await_resume();
+
+      private:
+        bool suspend(std::coroutine_handle<> h, detail::TaskRoot* task);
+        static bool unpark_joiner(detail::Waiter& w) noexcept;
     };
-    // `co_await scope.join()`: suspends until no child runs (at once if none does). Safe
-    // from any runtime; several tasks may join. The scope can be reused afterwards.
+    // `co_await scope.join()`: suspends until no child runs (at once if none does), then
+    // rethrows the first exception a child let escape, if any. Safe from any runtime;
+    // several tasks may join. The scope can be reused afterwards. If the joining task is
+    // cancelled while children still run, join() returns operation_canceled at once and
+    // the children go on running (it does not cancel them, and keeps their exception for
+    // the next join): join from a task that is not cancelled to wait for them.
     JoinAwaiter join() noexcept { return JoinAwaiter(*m_state); }
 
-    // Cancels every child, running or spawned later (their I/O fails with
-    // operation_canceled; they decide how to return). Any thread; idempotent. A child
-    // waiting on a sync primitive (Event, Channel...) is not interrupted.
+    // Cancels every child, running or spawned later: their I/O and their waits on sync
+    // primitives fail with operation_canceled; they decide how to return. Any thread;
+    // idempotent.
     void cancel() noexcept { m_state->source.cancel(); }
     bool cancelled() const noexcept { return m_state->source.cancelled(); }
     // Children still running (a snapshot). Any thread.
@@ -91,14 +123,14 @@ class Scope {
 
   private:
     template <class T>
-    static Task<void> run_child(Task<T> task, std::shared_ptr<detail::ScopeState> state) {
+    static Task<void> run_child(Task<T> task, detail::ScopeChild child) {
         std::exception_ptr error;
         try {
             (void)co_await std::move(task);
         } catch (...) {
             error = std::current_exception();
         }
-        state->finish(error);
+        child.finish(error);
     }
 
     std::shared_ptr<detail::ScopeState> m_state;

@@ -13,8 +13,24 @@
 // Every function here is safe from any thread unless it says otherwise. A small internal
 // lock guards each primitive's state and wait list (a spinlock for Channel, whose critical
 // sections are a few ring and list operations); it is never held across a suspension.
-// Limitation: cancelling a task (JoinHandle::cancel, CancelSource) does not interrupt a
-// wait on these primitives; it affects the task's I/O only.
+//
+// Cancellation. Every wait here returns a Result, and cancelling the waiting task
+// (JoinHandle::cancel, a CancelSource, Scope::cancel; from any thread) ends a suspended
+// wait with std::errc::operation_canceled (`r.cancelled()`), as it does for I/O. A wait
+// that can complete without suspending still does (event set, lock or permit free, item
+// queued), even in a cancelled task, so cleanup code can take a free lock; one that would
+// have to suspend fails at once instead. A cancelled wait took nothing: no lock, permit or
+// item, and a send did not deliver its value. If the wake-up and the cancel race, the
+// waiter either gets what it waited for (the wait succeeds; the task's later waits fail as
+// above) or it stays with the primitive for the next waiter; it is never lost. Waits of
+// coroutines that are not dally Tasks cannot be cancelled.
+//
+// Lifetime: a primitive must outlive every co_await on it, up to the moment that co_await
+// returns (a woken task that has not resumed yet still counts: a cancel request racing
+// the wake-up, or a shutdown giving a lock back, may touch the primitive until then). If
+// a runtime shuts down while its tasks wait here, their waits are unlinked before the
+// frames are destroyed; a lock or permit handed to a task that never resumed is given
+// back, an item handed to such a receiver is destroyed.
 #pragma once
 
 #include <atomic>
@@ -51,12 +67,23 @@ class Event {
 
     struct Awaiter : detail::Waiter {
         Event* event;
-        explicit Awaiter(Event& e) noexcept : event(&e) {}
+        // `can_cancel` false: cancel requests do not end the wait (internal: when_any).
+        explicit Awaiter(Event& e, bool can_cancel = true) noexcept : event(&e) {
+            interruptible = can_cancel;
+        }
         bool await_ready() const noexcept { return event->is_set(); }
-        bool await_suspend(std::coroutine_handle<> h);
-        void await_resume() const noexcept {}
+        template <class P>
+        bool await_suspend(std::coroutine_handle<P> h) {
+            return suspend(h, detail::root_of(h));
+        }
+        Result<void> await_resume() noexcept { return detail::wait_result(finish()); }
+
+      private:
+        bool suspend(std::coroutine_handle<> h, detail::TaskRoot* task);
+        static bool unpark_event(detail::Waiter& w) noexcept;
     };
     // `co_await ev.wait()`: returns at once if set, else suspends until set() is called.
+    // operation_canceled if the task is cancelled while it would wait (see the top).
     // Needs a running runtime (NoRuntimeError otherwise) when it has to suspend.
     Awaiter wait() noexcept { return Awaiter(*this); }
 
@@ -101,11 +128,28 @@ class Mutex {
     struct Awaiter : detail::Waiter {
         Mutex* mutex;
         explicit Awaiter(Mutex& m) noexcept : mutex(&m) {}
+        Awaiter(const Awaiter&) = delete;
+        Awaiter& operator=(const Awaiter&) = delete;
+        ~Awaiter() {
+            if (abandoned_with_handoff()) mutex->unlock();  // handed the lock, never resumed
+        }
         bool await_ready() noexcept { return mutex->try_lock(); }
-        bool await_suspend(std::coroutine_handle<> h);
-        Guard await_resume() noexcept { return Guard(*mutex); }
+        template <class P>
+        bool await_suspend(std::coroutine_handle<P> h) {
+            return suspend(h, detail::root_of(h));
+        }
+        Result<Guard> await_resume() noexcept {
+            if (finish()) return detail::cancelled_error();
+            return Guard(*mutex);
+        }
+
+      private:
+        bool suspend(std::coroutine_handle<> h, detail::TaskRoot* task);
+        static bool unpark_mutex(detail::Waiter& w) noexcept;
     };
-    // `auto g = co_await m.lock();` suspends until the lock is this task's.
+    // `auto g = co_await m.lock(); if (!g) ...;` suspends until the lock is this task's; the
+    // Result holds its Guard. operation_canceled (and no lock) if the task is cancelled
+    // while it would wait (see the top of this header).
     Awaiter lock() noexcept { return Awaiter(*this); }
     // Takes the lock if it is free; never suspends. Any thread.
     bool try_lock() noexcept;
@@ -128,11 +172,25 @@ class Semaphore {
     struct Awaiter : detail::Waiter {
         Semaphore* sem;
         explicit Awaiter(Semaphore& s) noexcept : sem(&s) {}
+        Awaiter(const Awaiter&) = delete;
+        Awaiter& operator=(const Awaiter&) = delete;
+        ~Awaiter() {
+            if (abandoned_with_handoff()) sem->release();  // handed a permit, never resumed
+        }
         bool await_ready() noexcept { return sem->try_acquire(); }
-        bool await_suspend(std::coroutine_handle<> h);
-        void await_resume() const noexcept {}
+        template <class P>
+        bool await_suspend(std::coroutine_handle<P> h) {
+            return suspend(h, detail::root_of(h));
+        }
+        Result<void> await_resume() noexcept { return detail::wait_result(finish()); }
+
+      private:
+        bool suspend(std::coroutine_handle<> h, detail::TaskRoot* task);
+        static bool unpark_semaphore(detail::Waiter& w) noexcept;
     };
-    // `co_await sem.acquire()`: takes one permit, suspending until one is released.
+    // `if (co_await sem.acquire()) ...`: takes one permit, suspending until one is
+    // released. operation_canceled, and no permit (do not release one), if the task is
+    // cancelled while it would wait (see the top of this header).
     Awaiter acquire() noexcept { return Awaiter(*this); }
     // Takes a permit if one is free; never suspends.
     bool try_acquire() noexcept;
@@ -152,7 +210,7 @@ class Semaphore {
 // - std::errc::resource_unavailable_try_again: try_send on a full / try_recv on an empty
 //   open channel.
 // Items are delivered in send order per sender, each to exactly one receiver. T must be
-// move-constructible and default-constructible (Result<T> holds a T).
+// move-constructible (it need not be default-constructible).
 template <class T>
 class Channel {
   public:
@@ -171,8 +229,12 @@ class Channel {
         std::error_code ec{};
         SendAwaiter(Channel& c, T v) : ch(&c), value(std::move(v)) {}
         bool await_ready() const noexcept { return false; }
-        bool await_suspend(std::coroutine_handle<> h) { return ch->send_suspend(*this, h); }
-        Result<void> await_resume() const noexcept {
+        template <class P>
+        bool await_suspend(std::coroutine_handle<P> h) {
+            return ch->send_suspend(*this, h, detail::root_of(h));
+        }
+        Result<void> await_resume() noexcept {
+            if (finish()) return detail::cancelled_error();
             return ec ? Result<void>(ec) : Result<void>();
         }
     };
@@ -182,8 +244,12 @@ class Channel {
         std::error_code ec{};
         explicit RecvAwaiter(Channel& c) noexcept : ch(&c) {}
         bool await_ready() const noexcept { return false; }
-        bool await_suspend(std::coroutine_handle<> h) { return ch->recv_suspend(*this, h); }
+        template <class P>
+        bool await_suspend(std::coroutine_handle<P> h) {
+            return ch->recv_suspend(*this, h, detail::root_of(h));
+        }
         Result<T> await_resume() {
+            if (finish()) return Result<T>(detail::cancelled_error());
             if (ec) return Result<T>(ec);
             return Result<T>(std::move(*slot));
         }
@@ -192,11 +258,13 @@ class Channel {
     // `co_await ch.send(v)`: queues v, suspending while the channel is full. Suspended
     // senders are resumed in arrival order once receivers have drained the channel to half
     // its capacity (so a fast sender refills it in one go rather than waking per item).
-    // Fails with broken_pipe if the channel is (or gets, while waiting) closed; v is then
-    // dropped.
+    // Fails with broken_pipe if the channel is (or gets, while waiting) closed, and with
+    // operation_canceled if the task is cancelled while it would wait (sync.hpp's top); v
+    // is then not delivered, and is destroyed with the awaiter.
     SendAwaiter send(T value) { return SendAwaiter(*this, std::move(value)); }
     // `co_await ch.recv()`: the next item, suspending while the channel is empty. After
-    // close(), the items already queued are still delivered, then broken_pipe.
+    // close(), the items already queued are still delivered, then broken_pipe. A cancelled
+    // task still gets queued items; where it would wait: operation_canceled, no item taken.
     RecvAwaiter recv() noexcept { return RecvAwaiter(*this); }
 
     // Never suspends or blocks. On failure (full, or senders are already waiting:
@@ -257,7 +325,7 @@ class Channel {
 
     // Delivers `v` (moved from only on success). Lock held; `wake` gets a receiver to wake.
     template <class U>
-    bool try_push_locked(U& v, detail::WaiterList& wake) {
+    bool try_push_locked(U& v, detail::WakeList& wake) {
         if (!m_receivers.empty()) {  // they wait only while the buffer is empty
             auto* r = static_cast<RecvAwaiter*>(m_receivers.pop_front());
             r->slot.emplace(std::move(v));
@@ -271,7 +339,7 @@ class Channel {
         return true;
     }
     // Takes the next item. Lock held; `wake` gets the senders whose values moved in.
-    bool try_pop_locked(std::optional<T>& out, detail::WaiterList& wake) {
+    bool try_pop_locked(std::optional<T>& out, detail::WakeList& wake) {
         if (m_size == 0) return false;
         out.emplace(pop_locked());
         // Suspended senders are let in only once the buffer is down to half: a fast sender
@@ -291,7 +359,7 @@ class Channel {
 
     template <class U>
     Result<void> try_send_impl(U& value) {
-        detail::WaiterList wake;
+        detail::WakeList wake;
         {
             std::lock_guard lock(m_mutex);
             if (m_closed) return closed_error();
@@ -301,8 +369,8 @@ class Channel {
         return {};
     }
 
-    bool send_suspend(SendAwaiter& a, std::coroutine_handle<> h) {
-        detail::WaiterList wake;
+    bool send_suspend(SendAwaiter& a, std::coroutine_handle<> h, detail::TaskRoot* task) {
+        detail::WakeList wake;
         {
             std::lock_guard lock(m_mutex);
             if (m_closed) {
@@ -310,16 +378,14 @@ class Channel {
                 return false;
             }
             if (!try_push_locked(a.value, wake)) {
-                a.prepare(h, "co_await Channel::send");
-                m_senders.push_back(&a);
-                return true;
+                return a.park(m_senders, h, task, &unpark_sender, "co_await Channel::send");
             }
         }
         wake.wake_all();
         return false;
     }
-    bool recv_suspend(RecvAwaiter& a, std::coroutine_handle<> h) {
-        detail::WaiterList wake;
+    bool recv_suspend(RecvAwaiter& a, std::coroutine_handle<> h, detail::TaskRoot* task) {
+        detail::WakeList wake;
         {
             std::lock_guard lock(m_mutex);
             if (!try_pop_locked(a.slot, wake)) {
@@ -327,13 +393,21 @@ class Channel {
                     a.ec = closed_error();
                     return false;
                 }
-                a.prepare(h, "co_await Channel::recv");
-                m_receivers.push_back(&a);
-                return true;
+                return a.park(m_receivers, h, task, &unpark_receiver, "co_await Channel::recv");
             }
         }
         wake.wake_all();
         return false;
+    }
+    static bool unpark_sender(detail::Waiter& w) noexcept {
+        Channel& ch = *static_cast<SendAwaiter&>(w).ch;
+        std::lock_guard lock(ch.m_mutex);
+        return ch.m_senders.remove(&w);
+    }
+    static bool unpark_receiver(detail::Waiter& w) noexcept {
+        Channel& ch = *static_cast<RecvAwaiter&>(w).ch;
+        std::lock_guard lock(ch.m_mutex);
+        return ch.m_receivers.remove(&w);
     }
 
     mutable detail::SpinLock m_mutex;
@@ -352,7 +426,7 @@ class Channel {
 template <class T>
 Result<T> Channel<T>::try_recv() {
     std::optional<T> out;
-    detail::WaiterList wake;
+    detail::WakeList wake;
     {
         std::lock_guard lock(m_mutex);
         if (!try_pop_locked(out, wake)) return m_closed ? closed_error() : would_block();
@@ -364,7 +438,7 @@ Result<T> Channel<T>::try_recv() {
 template <class T>
 Result<void> Channel<T>::send_blocking(T value) {
     require_foreign_thread("send_blocking");
-    detail::WaiterList wake;
+    detail::WakeList wake;
     {
         std::unique_lock lock(m_mutex);
         for (;;) {
@@ -383,7 +457,7 @@ template <class T>
 Result<T> Channel<T>::recv_blocking() {
     require_foreign_thread("recv_blocking");
     std::optional<T> out;
-    detail::WaiterList wake;
+    detail::WakeList wake;
     {
         std::unique_lock lock(m_mutex);
         for (;;) {
@@ -400,30 +474,24 @@ Result<T> Channel<T>::recv_blocking() {
 
 template <class T>
 void Channel<T>::close() noexcept {
-    detail::WaiterList senders;
-    detail::WaiterList receivers;
+    detail::WakeList woken;
     {
         std::lock_guard lock(m_mutex);
         if (m_closed) return;
         m_closed = true;
-        senders = m_senders.take_all();
-        receivers = m_receivers.take_all();
+        // The outcome is set under the lock: a node may be gone as soon as it is woken.
+        while (detail::Waiter* w = m_senders.pop_front()) {
+            static_cast<SendAwaiter*>(w)->ec = closed_error();
+            woken.push_back(w);
+        }
+        while (detail::Waiter* w = m_receivers.pop_front()) {
+            static_cast<RecvAwaiter*>(w)->ec = closed_error();
+            woken.push_back(w);
+        }
         m_not_full.notify_all();
         m_not_empty.notify_all();
     }
-    // Set the outcome before waking: each node may be gone as soon as it is woken.
-    detail::WaiterList* lists[] = {&senders, &receivers};
-    for (detail::WaiterList* list : lists) {
-        const bool sending = list == &senders;
-        while (detail::Waiter* w = list->pop_front()) {
-            if (sending) {
-                static_cast<SendAwaiter*>(w)->ec = closed_error();
-            } else {
-                static_cast<RecvAwaiter*>(w)->ec = closed_error();
-            }
-            w->wake();
-        }
-    }
+    woken.wake_all();
 }
 
 }  // namespace dally

@@ -123,7 +123,8 @@ Task<AnyResult<std::variant<Vs...>>> when_any_impl(std::index_sequence<I...>, Ta
     Runtime& rt = when_runtime("dally::when_any");
     auto state = std::make_shared<AnyState>();
     std::tuple<JoinHandle<Vs>...> handles{rt.spawn(any_child(std::move(tasks), I, state))...};
-    co_await state->done.wait();
+    // Not cut short by this task's cancellation: when_any must not return before a child has.
+    (void)co_await Event::Awaiter(state->done, false);
     const std::size_t w = state->winner.load(std::memory_order_acquire);
     ((I != w ? std::get<I>(handles).cancel() : void()), ...);
     std::optional<std::variant<Vs...>> value;
@@ -191,7 +192,7 @@ Task<AnyResult<detail::when_value_t<T>>> when_any(std::vector<Task<T>> tasks) {
         handles.push_back(
             rt.spawn(detail::any_child(detail::as_value(std::move(tasks[i])), i, state)));
     }
-    co_await state->done.wait();
+    (void)co_await Event::Awaiter(state->done, false);  // as above
     const std::size_t w = state->winner.load(std::memory_order_acquire);
     for (std::size_t i = 0; i < handles.size(); ++i) {
         if (i != w) handles[i].cancel();

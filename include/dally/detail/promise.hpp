@@ -19,6 +19,7 @@ namespace dally::detail {
 
 struct Op;
 struct CancelState;
+struct Waiter;
 
 // Join state values; any other value is a JoinWaiter*.
 inline constexpr std::uintptr_t join_running = 0;
@@ -38,6 +39,7 @@ struct TaskRoot : MpscNode {
     std::atomic<bool> cancel_requested{false};
     std::atomic<Runtime*> runtime{nullptr};     // runtime it currently runs on
     Op* current_op = nullptr;                   // touched only on `runtime`'s thread
+    Waiter* current_wait = nullptr;             // parked on a sync primitive; same thread
     TaskRoot* live_prev = nullptr;              // runtime's list of live tasks
     TaskRoot* live_next = nullptr;
     std::shared_ptr<CancelState> source;        // CancelSource it was spawned with
@@ -61,7 +63,8 @@ extern std::atomic<std::uint64_t> g_managed_signals;
 void block_managed_signals() noexcept;
 // Drops one reference; destroys the frame on the last one.
 void root_release(TaskRoot& root) noexcept;
-// Thread-safe: cancels the task's in-flight operation and fails its later ones.
+// Thread-safe: cancels the task's in-flight operation or wait (sync.hpp) and fails its later
+// ones.
 void root_request_cancel(TaskRoot& root) noexcept;
 // Leaves the CancelSource the task was spawned with (when it finishes or is destroyed).
 void cancel_state_remove(TaskRoot& root) noexcept;
