@@ -6,6 +6,7 @@
 #include "dally/runtime.hpp"
 #include "dally/sync.hpp"
 #include "dally/task.hpp"
+#include "dally/time.hpp"
 #include "dally/web/server.hpp"
 #include "dally/web/websocket.hpp"
 
@@ -24,6 +25,9 @@ struct ConnEntry {
     ConnEntry* next = nullptr;
     int fd = -1;
     bool idle = true;                   // waiting for the first byte of a request
+    bool writing = false;               // the pending operation is a send
+    bool expired = false;               // the sweeper found the deadline passed
+    Clock::time_point deadline = Clock::time_point::max();  // of the pending operation
     std::shared_ptr<WebSocket> socket;  // set while the connection is a WebSocket
 };
 
@@ -42,6 +46,9 @@ struct ServeState {
     void unlink(ConnEntry& e) noexcept;
     // Closes idle connections and WebSockets; busy ones close after their response.
     void drain() noexcept;
+    // Expires the connections whose pending operation is past its deadline: a read gets
+    // its socket's read side shut (the recv completes with 0), a write both sides.
+    void sweep(Clock::time_point now) noexcept;
 };
 
 struct ServerShared {

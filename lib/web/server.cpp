@@ -5,6 +5,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <stdexcept>
 
@@ -41,7 +42,32 @@ void ServeState::drain() noexcept {
     }
 }
 
+void ServeState::sweep(Clock::time_point now) noexcept {
+    if (head.next == nullptr) return;
+    for (ConnEntry* e = head.next; e != &head; e = e->next) {
+        if (e->expired || now < e->deadline) continue;
+        e->expired = true;
+        ::shutdown(e->fd, e->writing || e->idle ? SHUT_RDWR : SHUT_RD);
+    }
+}
+
 namespace {
+
+// How often a runtime checks its connections' deadlines: an eighth of the shortest
+// timeout, between 5 ms and 250 ms (a 10 s timeout fires within 10.25 s).
+Clock::duration sweep_interval(const ServerOptions& o) {
+    auto shortest = std::min({o.header_timeout, o.body_timeout, o.idle_timeout, o.write_timeout});
+    auto interval = std::chrono::duration_cast<Clock::duration>(shortest) / 8;
+    return std::clamp<Clock::duration>(interval, std::chrono::milliseconds(5), std::chrono::milliseconds(250));
+}
+
+Task<void> sweeper(ServeState* state) {
+    const Clock::duration interval = sweep_interval(state->shared.options);
+    for (;;) {
+        if (!co_await sleep_for(interval)) co_return;  // cancelled: serve() is done
+        state->sweep(Clock::now());
+    }
+}
 
 // Cancels the connections still running when the grace period ends.
 Task<void> grace_timer(std::chrono::milliseconds grace, ServeState* state) {
@@ -129,6 +155,7 @@ Task<void> Server::serve() {
         if (shared.stopping.load(std::memory_order_acquire)) state->draining = true;
     }
 
+    auto sweeper = rt->spawn(detail::sweeper(state.get()));
     if (!state->draining) {
         auto acceptor = rt->spawn(detail::accept_loop(listener, state), shared.accept_cancel.token());
         co_await acceptor;
@@ -145,6 +172,8 @@ Task<void> Server::serve() {
     (void)co_await state->all_closed.wait();
     timer.cancel();
     co_await timer;
+    sweeper.cancel();
+    co_await sweeper;
 
     std::lock_guard lock(shared.mutex);
     std::erase(shared.serving, state);
