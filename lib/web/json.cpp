@@ -1,32 +1,20 @@
 #include "dally/web/json.hpp"
 
+#include "dally/web/detail/utf8.hpp"
+
 #include <cstdint>
 
 namespace dally::web {
 
 namespace {
 
-// Length of the valid UTF-8 sequence at the start of `s`, or 0 if it is invalid
-// (overlong forms, surrogates and code points above U+10FFFF are invalid).
+// Length of the valid UTF-8 sequence at the start of `s`, or 0 if it is invalid (the
+// validity rules are detail::is_valid_utf8's, shared with the WebSocket layer).
 std::size_t utf8_sequence(std::string_view s) noexcept {
-    auto b = [&](std::size_t i) { return static_cast<std::uint8_t>(s[i]); };
-    auto cont = [&](std::size_t i) { return i < s.size() && (b(i) & 0xC0) == 0x80; };
-    std::uint8_t c = b(0);
-    if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
-    if (c >= 0xE0 && c <= 0xEF) {
-        if (!cont(1) || !cont(2)) return 0;
-        if (c == 0xE0 && b(1) < 0xA0) return 0;  // overlong
-        if (c == 0xED && b(1) > 0x9F) return 0;  // surrogates
-        return 3;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        if (!cont(1) || !cont(2) || !cont(3)) return 0;
-        if (c == 0xF0 && b(1) < 0x90) return 0;  // overlong
-        if (c == 0xF4 && b(1) > 0x8F) return 0;  // above U+10FFFF
-        return 4;
-    }
-    return 0;
+    auto lead = static_cast<std::uint8_t>(s.front());
+    std::size_t n = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
+    if (n > s.size()) return 0;
+    return detail::is_valid_utf8(s.substr(0, n)) ? n : 0;
 }
 
 }  // namespace

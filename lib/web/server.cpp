@@ -163,11 +163,8 @@ Task<void> Server::serve() {
     listener.close();
 
     // Connections finish on their own (drain() closed the idle ones); after the grace
-    // period the rest are cancelled.
-    {
-        std::lock_guard lock(shared.mutex);
-        state->drain();
-    }
+    // period the rest are cancelled. The connection list is this runtime's own: no lock.
+    state->drain();
     auto timer = rt->spawn(detail::grace_timer(shared.options.shutdown_grace, state.get()));
     (void)co_await state->all_closed.wait();
     timer.cancel();

@@ -69,9 +69,7 @@ bool etag_matches(std::string_view header, std::string_view etag) noexcept {
     if (header == "*") return true;
     while (!header.empty()) {
         std::size_t comma = header.find(',');
-        std::string_view item = header.substr(0, comma);
-        while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-        while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+        std::string_view item = trim_ows(header.substr(0, comma));
         if (item.starts_with("W/")) item.remove_prefix(2);
         if (item == etag) return true;
         if (comma == std::string_view::npos) break;
