@@ -148,6 +148,19 @@ std::string Address::to_string() const {
     return "unspecified";
 }
 
+std::string Address::ip_string() const {
+    char buf[INET6_ADDRSTRLEN] = {};
+    if (family() == AF_INET) {
+        inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&m_storage)->sin_addr, buf, sizeof buf);
+        return buf;
+    }
+    if (family() == AF_INET6) {
+        inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&m_storage)->sin6_addr, buf, sizeof buf);
+        return buf;
+    }
+    return to_string();
+}
+
 bool Address::operator==(const Address& o) const noexcept {
     return m_len == o.m_len && std::memcmp(&m_storage, &o.m_storage, m_len) == 0;
 }

@@ -62,6 +62,12 @@ TEST(Address, ParsesBracketedIpv6WithPort) {
     EXPECT_EQ(full->to_string(), "[2001:db8::7]:1");
 }
 
+TEST(Address, IpStringDropsThePortAndBrackets) {
+    EXPECT_EQ(Address::parse("127.0.0.9:8080")->ip_string(), "127.0.0.9");
+    EXPECT_EQ(Address::parse("[::1]:8080")->ip_string(), "::1");
+    EXPECT_EQ(Address::parse("unix:/tmp/x.sock")->ip_string(), "unix:/tmp/x.sock");
+}
+
 TEST(Address, ParsesUnixPaths) {
     auto a = Address::parse("unix:/tmp/dally.sock");
     ASSERT_TRUE(a.ok());

@@ -50,6 +50,9 @@ public:
     bool is_loopback() const noexcept;
     // "127.0.0.1:80", "[::1]:8080", "unix:/path" (the form parse() accepts).
     std::string to_string() const;
+    // The IP without the port ("127.0.0.1", "::1"; per-client limits key on it); for a
+    // Unix address, to_string().
+    std::string ip_string() const;
 
     const sockaddr* data() const noexcept { return reinterpret_cast<const sockaddr*>(&m_storage); }
     socklen_t size() const noexcept { return m_len; }
