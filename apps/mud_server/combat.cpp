@@ -140,10 +140,7 @@ void Game::State::on_player_enters(Player& p) {
                 fighting.insert(&p);
             }
         } else if (!t.greet.empty()) {
-            std::string line = capitalised(t.name) + " " + t.greet;
-            for (auto pos = line.find("{name}"); pos != std::string::npos; pos = line.find("{name}")) {
-                line.replace(pos, 6, p.name);
-            }
+            std::string line = npc_line(t, t.greet, p.name);
             send_room(p.room, text_message("emote", {line}));
         }
     }
@@ -155,7 +152,7 @@ void Game::State::on_say(Player& p, std::string_view msg) {
         auto& t = world.npcs[n->tmpl];
         for (auto& [keyword, reply] : t.responses) {
             if (said.find(keyword) != std::string::npos) {
-                send_room(p.room, text_message("emote", {capitalised(t.name) + " " + reply}));
+                send_room(p.room, text_message("emote", {npc_line(t, reply, p.name)}));
                 break;
             }
         }

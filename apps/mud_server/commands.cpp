@@ -15,7 +15,7 @@ using Handler = void (*)(State&, Player&, std::string_view);
 
 struct CommandDef {
     std::string_view name;
-    std::initializer_list<std::string_view> aliases;
+    std::vector<std::string_view> aliases;  // (not an initializer_list: its array would not outlive the table's initialiser)
     std::string_view usage;
     std::string_view help;
     Handler run;
@@ -215,7 +215,7 @@ void cmd_chat(State& st, Player& p, std::string_view msg) {
 
 void cmd_who(State& st, Player& p, std::string_view) {
     auto it = st.sessions.find(p.session);
-    if (it != st.sessions.end()) st.send_who(it->second);
+    if (it != st.sessions.end()) st.send_who(it->second, true);
 }
 
 void cmd_inventory(State& st, Player& p, std::string_view) {
@@ -465,7 +465,7 @@ void Game::State::dispatch(Player& p, std::string_view line) {
     send(p, error_message("unknown_command", fmt::format("Unknown command \"{}\". Type help for a list.", verb_raw)));
 }
 
-void Game::State::send_who(Session& s) {
+void Game::State::send_who(Session& s, bool with_text) {
     std::vector<Player*> list;
     list.reserve(players.size());
     for (auto& [key, p] : players) list.push_back(p.get());
@@ -485,6 +485,7 @@ void Game::State::send_who(Session& s) {
     }
     entries += ']';
     send(s, Out("who").kw("count", static_cast<std::int64_t>(list.size())).kw_raw("players", entries).str());
+    if (!with_text) return;
     Out text("text");
     text.arg(fmt::format("{} player{} online:", list.size(), list.size() == 1 ? "" : "s"));
     shown = 0;

@@ -320,7 +320,7 @@ void Game::State::run_login_command(Session& s, std::string_view line) {
     auto [verb_raw, rest] = split_word(line);
     std::string verb = lower(verb_raw);
     if (verb.empty()) return;
-    if (verb == "who") return send_who(s);
+    if (verb == "who") return send_who(s, true);
     if (verb == "help") return send_help(nullptr, s, rest);
     if (verb == "quit") return bye(s, "Goodbye.", 1000);
     if (verb != "connect" && verb != "create") {
@@ -464,7 +464,7 @@ void Game::on_message(SessionId id, std::string_view data, TimePoint now) {
         }
         return st.handle_line(s, std::move(in.args[0]));
     }
-    if (in.cmd == "who") return st.send_who(s);
+    if (in.cmd == "who") return st.send_who(s, false);
     if (in.cmd == "ping") return st.send(s, "[\"pong\",[]," + in.kwargs + "]");
     if (in.cmd == "resume") {
         if (in.args.empty() || !in.arg_is_string[0]) return st.error(s, "resume_failed", "Resume needs a token.");

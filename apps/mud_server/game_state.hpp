@@ -129,7 +129,7 @@ struct Game::State {
 
     // Commands (commands.cpp).
     void dispatch(Player& p, std::string_view line);
-    void send_who(Session& s);
+    void send_who(Session& s, bool with_text);  // the who message; with_text adds the readable list (typed who)
     void send_help(Player* p, Session& s, std::string_view topic);
 
     // Combat and NPCs (combat.cpp).

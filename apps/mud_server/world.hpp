@@ -81,4 +81,9 @@ World parse_world(std::string_view json);
 // Reads the file and parses it; the error message starts with the path.
 World load_world(const std::filesystem::path& path);
 
+// An NPC's greet or response (an emote fragment) as players see it: the NPC's name capitalised,
+// a space, then `text` with each "{name}" replaced by `player` ("A sewer rat squeaks at Alice.").
+// Chatter lines are the words said instead, shown as `<Name> says, "<line>"`.
+std::string npc_line(const NpcTemplate& npc, std::string_view text, std::string_view player = {});
+
 }  // namespace mud
