@@ -13,7 +13,13 @@ packages=(
     node-llhttp libwslay-dev libssl-dev libsimdjson-dev
     # web tests and benchmarks: WebSocket client, pytest, nginx and wrk as references
     python3-websockets python3-pytest nginx-light wrk clang
+    # apps: SQLite, libsodium (argon2id); the browser test drives Debian's chromium
+    libsqlite3-dev libsodium-dev chromium
 )
+# Node.js and npm for the browser test (playwright-core); Debian's own when none is installed.
+if ! command -v npm >/dev/null; then
+    packages+=(nodejs npm)
+fi
 
 missing=()
 for pkg in "${packages[@]}"; do
@@ -23,8 +29,20 @@ for pkg in "${packages[@]}"; do
     fi
 done
 
+install_browser_test_deps() {
+    # playwright-core from the npm registry, pinned by tests/browser/package-lock.json. It
+    # drives the system chromium; it never downloads a browser.
+    local dir
+    dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/browser"
+    if [[ ! -d "$dir/node_modules/playwright-core" ]]; then
+        echo "installing playwright-core (npm ci in tests/browser)"
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+}
+
 if ((${#missing[@]} == 0)); then
     echo "all dependencies present"
+    install_browser_test_deps
     exit 0
 fi
 
@@ -42,3 +60,4 @@ export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update
 "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
 echo "installed: ${missing[*]}"
+install_browser_test_deps

@@ -9,7 +9,7 @@
 // without the login form; at 375x667 the input and output are visible and nothing overflows
 // horizontally. Exit 0 = pass, 1 = fail (reason on stderr, screenshots in
 // tests/browser/artifacts/ or $ARTIFACTS_DIR), 77 = skipped (no Chromium).
-// Environment: CHROMIUM (default /usr/bin/chromium), ARTIFACTS_DIR.
+// Environment: CHROMIUM (default /usr/bin/chromium), ARTIFACTS_DIR, DALLY_TEST_SLOWDOWN.
 
 import { spawn } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
@@ -19,9 +19,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
-const TOTAL_TIMEOUT_MS = 90_000;
-const LISTEN_TIMEOUT_MS = 20_000;
-const STEP_TIMEOUT_MS = 10_000;
+// Sanitizer builds run the server several times slower (DALLY_TEST_SLOWDOWN, as in ctest).
+const SLOWDOWN = Math.max(1, Number(process.env.DALLY_TEST_SLOWDOWN || 1));
+const TOTAL_TIMEOUT_MS = 90_000 * SLOWDOWN;
+const LISTEN_TIMEOUT_MS = 20_000 * SLOWDOWN;
+const STEP_TIMEOUT_MS = 10_000 * SLOWDOWN;
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ARTIFACTS = process.env.ARTIFACTS_DIR || path.join(HERE, 'artifacts');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
