@@ -284,6 +284,10 @@ bool Game::State::throttled(std::deque<TimePoint>& events, int limit, std::chron
 
 void Game::State::handle_line(Session& s, std::string line) {
     if (s.closing) return;
+    // A command is one line: control characters (newlines, escapes) become spaces.
+    for (char& c : line) {
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+    }
     s.last_input = now;
     if (line.size() > options.max_line_bytes) {
         error(s, "too_long", fmt::format("That line is too long (the limit is {} bytes).", options.max_line_bytes));
@@ -539,8 +543,7 @@ void Game::on_login(LoginResult r, TimePoint now) {
                 st.bye(old->second, "Your character was taken over by a new connection.", 1000);
             }
         }
-        p.token.clear();
-        st.enter_world(s, p, false);
+        st.enter_world(s, p, false);  // a new token; the old one is void
         st.text(p, "system", "You take over your character.");
         return;
     }

@@ -120,6 +120,9 @@ struct MudServer::Impl : Host {
     std::mutex stats_mutex;
     GameStats last_stats;  // published by the game thread each tick
     std::atomic<bool> done{false};
+    std::mutex serve_mutex;
+    std::condition_variable serve_cv;
+    unsigned serving = 0;  // runtimes still in serve()
     std::atomic<bool> shutdown_asked{false};
 
     explicit Impl(Config c) : config(std::move(c)), world(load_world(config.world)) {
@@ -296,6 +299,7 @@ void MudServer::request_shutdown() noexcept {
 void MudServer::run() {
     Impl& s = *m_impl;
     dally::Executor ex({.threading = threading(s.config.threads)});
+    s.serving = static_cast<unsigned>(ex.size());
     ex.start([&](dally::Runtime& rt) -> dally::Task<void> {
         if (&rt == &ex.runtime(0)) {
             (void)rt.spawn([](MudServer* self) -> dally::Task<void> {
@@ -307,12 +311,18 @@ void MudServer::run() {
             }(this));
         }
         co_await s.http->serve();
+        std::lock_guard lock(s.serve_mutex);
+        if (--s.serving == 0) s.serve_cv.notify_all();
     });
     s.game_loop();
-    // Everyone was told and saved; let the byes go out, then stop serving.
+    // Everyone was told and saved. Stop accepting; serve() returns once the sessions have
+    // sent their byes and finished the close handshake (bounded by the server's grace).
     s.services->drain();
     s.http->shutdown();
-    std::this_thread::sleep_for(200ms);
+    {
+        std::unique_lock lock(s.serve_mutex);
+        s.serve_cv.wait_for(lock, 10s, [&] { return s.serving == 0; });
+    }
     ex.stop();
     ex.join();
     s.sockets.clear();
