@@ -588,3 +588,21 @@ TEST_F(GameTest, PingEchoesItsKwargs) {
     game->on_message(s, R"(["ping",[],{"t":12345}])", now);
     EXPECT_SENT(take(s), R"(["pong",[],{"t":12345}])");
 }
+
+TEST_F(GameTest, ConnectVoidsTheOldResumeTokenEvenAfterQuit) {
+    SessionId a = player("alice");
+    std::string token;
+    for (auto& m : take(a)) {
+        if (auto p = m.find("\"token\":\""); p != std::string::npos) token = m.substr(p + 9, 64);
+    }
+    ASSERT_EQ(token.size(), 64u);
+    game->on_disconnect(a, now);
+    SessionId a2 = connect();
+    line(a2, "connect alice secret1");
+    finish();
+    EXPECT_SENT(take(a2), R"("resumed":false)");
+    line(a2, "quit");
+    SessionId a3 = connect();
+    game->on_message(a3, Out("resume").arg(token).str(), now);  // was a use-after-free
+    EXPECT_SENT(take(a3), R"({"code":"resume_failed"})");
+}
