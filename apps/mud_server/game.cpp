@@ -169,38 +169,55 @@ void Game::State::show_room(Player& p) {
 
 // ---- world bookkeeping --------------------------------------------------------------
 
+namespace {
+
+// Rooms keep their occupants in vectors; each occupant knows its slot, so leaving is O(1)
+// (the last one moves into the hole). T is Player or Npc.
+template <class T>
+void add_occupant(std::vector<T*>& list, T& who) {
+    who.room_slot = list.size();
+    list.push_back(&who);
+}
+
+template <class T>
+void remove_occupant(std::vector<T*>& list, T& who) {
+    T* last = list.back();
+    list[who.room_slot] = last;
+    last->room_slot = who.room_slot;
+    list.pop_back();
+}
+
+std::string enter_message(std::string_view name, std::string_view kind, std::string_view from_dir) {
+    return Out("room_enter").arg(name).kw("kind", kind).kw("from", from_dir).str();
+}
+
+std::string leave_message(std::string_view name, std::string_view kind, std::string_view to_dir) {
+    return Out("room_leave").arg(name).kw("kind", kind).kw("to", to_dir).str();
+}
+
+}  // namespace
+
 void Game::State::place(Player& p, std::uint32_t room, std::string_view from_dir) {
-    std::string msg = Out("room_enter").arg(p.name).kw("kind", "player").kw("from", from_dir).str();
-    send_room(room, msg);
+    send_room(room, enter_message(p.name, "player", from_dir));
     p.room = room;
-    p.room_slot = rooms[room].players.size();
-    rooms[room].players.push_back(&p);
+    add_occupant(rooms[room].players, p);
     p.dirty = true;
 }
 
 void Game::State::unplace(Player& p, std::string_view to_dir) {
-    auto& list = rooms[p.room].players;
-    Player* last = list.back();
-    list[p.room_slot] = last;
-    last->room_slot = p.room_slot;
-    list.pop_back();
-    send_room(p.room, Out("room_leave").arg(p.name).kw("kind", "player").kw("to", to_dir).str());
+    remove_occupant(rooms[p.room].players, p);
+    send_room(p.room, leave_message(p.name, "player", to_dir));
 }
 
 void Game::State::place(Npc& n, std::uint32_t room, std::string_view from_dir) {
-    send_room(room, Out("room_enter").arg(capitalised(world.npcs[n.tmpl].name)).kw("kind", "npc").kw("from", from_dir).str());
+    send_room(room, enter_message(capitalised(world.npcs[n.tmpl].name), "npc", from_dir));
     n.room = room;
-    n.room_slot = rooms[room].npcs.size();
-    rooms[room].npcs.push_back(&n);
+    add_occupant(rooms[room].npcs, n);
 }
 
 void Game::State::unplace(Npc& n, std::string_view to_dir) {
-    auto& list = rooms[n.room].npcs;
-    Npc* last = list.back();
-    list[n.room_slot] = last;
-    last->room_slot = n.room_slot;
-    list.pop_back();
-    send_room(n.room, Out("room_leave").arg(capitalised(world.npcs[n.tmpl].name)).kw("kind", "npc").kw("to", to_dir).str());
+    remove_occupant(rooms[n.room].npcs, n);
+    send_room(n.room, leave_message(capitalised(world.npcs[n.tmpl].name), "npc", to_dir));
 }
 
 void Game::State::move(Player& p, const Exit& exit) {
