@@ -141,7 +141,11 @@ void Game::State::on_player_enters(Player& p) {
             }
         } else if (!t.greet.empty()) {
             std::string line = npc_line(t, t.greet, p.name);
-            send_room(p.room, text_message("emote", {line}));
+            if (rooms[p.room].players.size() > options.crowd_threshold) {
+                send(p, text_message("emote", {line}));
+            } else {
+                send_room(p.room, text_message("emote", {line}));
+            }
         }
     }
 }

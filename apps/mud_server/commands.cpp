@@ -233,7 +233,7 @@ void take_one(State& st, Player& p, std::size_t index) {
     p.inventory.push_back(item);
     p.dirty = true;
     st.text(p, "info", fmt::format("You pick up {}.", st.world.items[item].name));
-    st.send_room(p.room, text_message("info", {fmt::format("{} picks up {}.", p.name, st.world.items[item].name)}), &p);
+    st.announce_room(p.room, text_message("info", {fmt::format("{} picks up {}.", p.name, st.world.items[item].name)}), &p);
 }
 
 void cmd_get(State& st, Player& p, std::string_view args) {
@@ -270,7 +270,7 @@ void cmd_drop(State& st, Player& p, std::string_view args) {
     st.rooms[p.room].items.push_back(item);
     p.dirty = true;
     st.text(p, "info", fmt::format("You drop {}.", st.world.items[item].name));
-    st.send_room(p.room, text_message("info", {fmt::format("{} drops {}.", p.name, st.world.items[item].name)}), &p);
+    st.announce_room(p.room, text_message("info", {fmt::format("{} drops {}.", p.name, st.world.items[item].name)}), &p);
     st.send(p, st.room_message(p));
 }
 

@@ -64,6 +64,7 @@ void apply(Config& c, std::string_view key, std::string_view value, std::string_
     else if (key == "create_window_s") g.create_window = seconds(86400);
     else if (key == "resume_grace_s") g.resume_grace = seconds(86400);
     else if (key == "autosave_s") g.autosave_interval = seconds(86400);
+    else if (key == "crowd_threshold") g.crowd_threshold = parse_number<std::size_t>(value, what, 1, 1'000'000);
     else if (key == "combat_round_ms") g.combat_round = std::chrono::milliseconds(parse_number<long>(value, what, 100, 60'000));
     else throw ConfigError(fmt::format("{}: unknown setting", what));
 }

@@ -94,6 +94,10 @@ void Game::State::send_room(std::uint32_t room, const std::string& msg, const Pl
     }
 }
 
+void Game::State::announce_room(std::uint32_t room, const std::string& msg, const Player* except) {
+    if (rooms[room].players.size() <= options.crowd_threshold) send_room(room, msg, except);
+}
+
 void Game::State::text(Player& p, std::string_view type, std::string_view line) {
     send(p, text_message(type, {line}));
 }
@@ -198,7 +202,7 @@ std::string leave_message(std::string_view name, std::string_view kind, std::str
 }  // namespace
 
 void Game::State::place(Player& p, std::uint32_t room, std::string_view from_dir) {
-    send_room(room, enter_message(p.name, "player", from_dir));
+    announce_room(room, enter_message(p.name, "player", from_dir));
     p.room = room;
     add_occupant(rooms[room].players, p);
     p.dirty = true;
@@ -206,7 +210,7 @@ void Game::State::place(Player& p, std::uint32_t room, std::string_view from_dir
 
 void Game::State::unplace(Player& p, std::string_view to_dir) {
     remove_occupant(rooms[p.room].players, p);
-    send_room(p.room, leave_message(p.name, "player", to_dir));
+    announce_room(p.room, leave_message(p.name, "player", to_dir));
 }
 
 void Game::State::place(Npc& n, std::uint32_t room, std::string_view from_dir) {
@@ -257,7 +261,7 @@ void Game::State::remove_player(Player& p, std::string_view why) {
     }
     host.save({snapshot(p)});
     unplace(p, "");
-    if (!why.empty()) send_room(p.room, text_message("info", {fmt::format("{} {}", p.name, why)}));
+    if (!why.empty()) announce_room(p.room, text_message("info", {fmt::format("{} {}", p.name, why)}));
     for (auto& ch : p.channels) {
         auto it = channels.find(ch);
         if (it != channels.end()) it->second.erase(&p);
@@ -524,7 +528,7 @@ void Game::on_disconnect(SessionId id, TimePoint now) {
         p.session = 0;
         p.linkdead_since = now;
         st.linkdead.insert(&p);
-        st.send_room(p.room, text_message("info", {p.name + " has lost their connection."}), &p);
+        st.announce_room(p.room, text_message("info", {p.name + " has lost their connection."}), &p);
     }
     st.sessions.erase(it);
 }

@@ -54,6 +54,10 @@ struct GameOptions {
     std::chrono::milliseconds combat_round{2000};
     // How often each NPC considers wandering or chattering.
     std::chrono::milliseconds npc_interval{5000};
+    // In a room with more players than this, arrivals, departures, NPC greetings and item
+    // handling are no longer announced to the whole room (each would cost a message per
+    // occupant: a crowded start room would turn N logins into N^2 messages). Speech still is.
+    std::size_t crowd_threshold = 50;
     // Seed for NPC and combat randomness (tests fix it).
     std::uint32_t seed = 0;
 };

@@ -102,6 +102,8 @@ struct Game::State {
     void send(Session& s, std::string msg);
     void send(Player& p, std::string msg);
     void send_room(std::uint32_t room, const std::string& msg, const Player* except = nullptr);
+    // Like send_room, but only while the room is not crowded (GameOptions::crowd_threshold).
+    void announce_room(std::uint32_t room, const std::string& msg, const Player* except = nullptr);
     void text(Player& p, std::string_view type, std::string_view line);
     void error(Session& s, std::string_view code, std::string_view message);
     void bye(Session& s, std::string_view reason, std::uint16_t code);

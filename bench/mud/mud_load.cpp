@@ -493,6 +493,14 @@ struct Action {
     bool operator>(const Action& o) const { return at > o.at; }
 };
 
+// Counters at a phase boundary, for the per-phase table.
+struct Snap {
+    const char* phase;  // the phase that starts here
+    u64 t;
+    double self_cpu, server_cpu;
+    u64 rx_msgs, rx_bytes;
+};
+
 class Load {
 public:
     explicit Load(Options o) : m_opt(std::move(o)) {
@@ -545,6 +553,11 @@ private:
     std::string ws_key(u32 i) const;
     int random_ready_client();
 
+    void mark(const char* phase) {
+        m_snaps.push_back({phase, now_ns(), self_cpu_s(), m_opt.server_pid > 0 ? proc_cpu_s(m_opt.server_pid) : -1, m_rx_msgs, m_rx_bytes});
+    }
+    std::vector<Snap> m_snaps;
+
     // ---- /metrics ----
     Metrics fetch_metrics();
     void on_http_event(const epoll_event& e);
@@ -589,6 +602,8 @@ private:
     bool m_activity_measuring = false;
     std::priority_queue<Action, std::vector<Action>, std::greater<>> m_actions;
     std::vector<u32> m_say_lat;
+    u64 m_act_t0 = 0;
+    std::vector<std::vector<u32>> m_say_windows;  // say latencies by 10 s window of send time
     u64 m_says_sent = 0, m_moves_sent = 0, m_say_expected = 0, m_say_delivered = 0;
     u64 m_own_says = 0, m_npc_says = 0;
 
@@ -1031,7 +1046,16 @@ void Load::on_text(Client& c, u32 i, std::string_view m, u64 now) {
         ++m_say_delivered;
         if (m_activity_measuring || m_activity_on) {
             const u64 lat = now > nums->second ? now - nums->second : 0;
-            m_say_lat.push_back(static_cast<u32>(std::min<u64>(lat / 1000, UINT32_MAX)));
+            const auto us = static_cast<u32>(std::min<u64>(lat / 1000, UINT32_MAX));
+            m_say_lat.push_back(us);
+            // By when it was said: a p50 that climbs window after window is a growing backlog.
+            if (nums->second >= m_act_t0) {
+                const auto w = static_cast<std::size_t>((nums->second - m_act_t0) / (10 * ns_per_s));
+                if (w < 1000) {
+                    if (m_say_windows.size() <= w) m_say_windows.resize(w + 1);
+                    m_say_windows[w].push_back(us);
+                }
+            }
         }
     }
 }
@@ -1267,11 +1291,13 @@ int Load::run() {
     std::fflush(stdout);
 
     // ---- phases 1+2: connect, create, log in, scatter ----
+    mark("login");
     m_connecting = true;
     m_next_connect_at = m_t0;
     const u64 login_deadline = m_t0 + secs_to_ns(static_cast<double>(n) / m_opt.rate_connect + m_opt.login_timeout_s);
     loop_until([&] { return !m_connecting && m_ready + m_failed + m_lost_after_ready >= n; }, login_deadline);
     const u64 t_login_end = now_ns();
+    mark("");
     progress(t_login_end, true);
     std::size_t stuck = 0;
     for (u32 i = 0; i < n; ++i) {
@@ -1294,7 +1320,9 @@ int Load::run() {
 
     // ---- phase 3: idle ----
     std::fprintf(stderr, "mud_load: idle for %.0f s (all %zu logged-in clients quiet)\n", m_opt.idle_s, m_logged_in_open);
+    mark("idle");
     loop_until([] { return false; }, now_ns() + secs_to_ns(m_opt.idle_s));
+    mark("");
     const std::size_t idle_connected = m_logged_in_open;
     const Metrics met_idle = fetch_metrics();
     const ProcMem mem_idle = proc_mem(m_opt.server_pid);
@@ -1308,6 +1336,7 @@ int Load::run() {
     m_global_lat.reserve(K * n);
     if (K > 0) {
         std::fprintf(stderr, "mud_load: %zu global messages, one per %.2f s\n", K, m_opt.global_interval_s);
+        mark("global");
         m_global_on = true;
         m_global_t0 = now_ns();
         auto all_in = [&] {
@@ -1319,6 +1348,7 @@ int Load::run() {
         };
         loop_until(all_in, m_global_t0 + secs_to_ns(static_cast<double>(K) * m_opt.global_interval_s + m_opt.global_drain_s));
         m_global_on = false;
+        mark("");
     }
     const std::size_t global_connected = m_logged_in_open;
 
@@ -1342,10 +1372,13 @@ int Load::run() {
         }
         Metrics before = fetch_metrics();
         msgs_out_before = before.ok ? static_cast<u64>(before.messages_out) : 0;
+        mark("activity");
         const u64 t_act = now_ns();
+        m_act_t0 = t_act;
         m_activity_on = true;
         m_activity_measuring = true;
         loop_until([] { return false; }, t_act + secs_to_ns(m_opt.duration_s));
+        mark("");
         met_active = fetch_metrics();  // actions go on while it is fetched
         mem_active = proc_mem(m_opt.server_pid);
         activity_s = static_cast<double>(now_ns() - t_act) / 1e9;
@@ -1409,6 +1442,11 @@ int Load::run() {
                     activity_s, m_says_sent, static_cast<double>(m_says_sent) / activity_s, m_moves_sent,
                     static_cast<double>(m_moves_sent) / activity_s, fmt_ms(sq.p50).c_str(), fmt_ms(sq.p99).c_str(),
                     fmt_ms(sq.max).c_str(), sq.n);
+        if (m_say_windows.size() > 1) {
+            std::printf("            say latency p50 by 10 s window of send time:");
+            for (auto& w : m_say_windows) std::printf(" %s", fmt_ms(quantiles(w).p50).c_str());
+            std::printf("\n");
+        }
         std::printf("            say deliveries %" PRIu64 " of ~%" PRIu64 " expected (from this process's view of who is in which room; moves in flight blur it)\n",
                     m_say_delivered, m_say_expected);
         if (met_active.ok) {
@@ -1424,6 +1462,19 @@ int Load::run() {
                 m_rx_msgs, static_cast<double>(m_rx_bytes) / 1048576.0, m_tx_msgs, cpu, wall, 100 * cpu / wall);
     if (srv_cpu >= 0) std::printf("; server CPU %.1f s (%.0f%% of one core)", srv_cpu, 100 * srv_cpu / wall);
     std::printf("\n");
+    std::printf("phases      %-9s %7s %11s %10s %9s %12s %10s\n", "", "wall s", "rx msgs", "rx msg/s", "rx MiB/s", "mud_load CPU", "server CPU");
+    for (std::size_t k = 0; k + 1 < m_snaps.size(); ++k) {
+        const Snap& a = m_snaps[k];
+        const Snap& b = m_snaps[k + 1];
+        if (a.phase[0] == '\0') continue;
+        const double w = static_cast<double>(b.t - a.t) / 1e9;
+        char srv[32] = "n/a";
+        if (a.server_cpu >= 0 && b.server_cpu >= 0) std::snprintf(srv, sizeof srv, "%.0f%%", 100 * (b.server_cpu - a.server_cpu) / w);
+        std::printf("            %-9s %7.1f %11" PRIu64 " %10.0f %9.1f %11.0f%% %10s\n", a.phase, w, b.rx_msgs - a.rx_msgs,
+                    static_cast<double>(b.rx_msgs - a.rx_msgs) / w, static_cast<double>(b.rx_bytes - a.rx_bytes) / w / 1048576.0,
+                    100 * (b.self_cpu - a.self_cpu) / w, srv);
+    }
+    std::printf("            (CPU in %% of one core; the server's is all its threads)\n");
     if (!m_errors.empty()) {
         std::printf("problems   ");
         for (auto& [what, count] : m_errors) std::printf(" [%zu x %s]", count, what.c_str());

@@ -116,6 +116,9 @@ if ((pin)); then
   load_cmd=(taskset -c "$load_cpu" "${load_cmd[@]}")
 fi
 
+rev=$(git -C "$repo_root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [[ -n $(git -C "$repo_root" status --porcelain -- apps lib include 2>/dev/null) ]]; then rev+=" + uncommitted changes"; fi
+echo "$script: mud_server built $(date -r "$server_bin" '+%F %T'); sources at $rev; $(nproc) CPUs"
 echo "$script: server: ${server_cmd[*]}"
 "${server_cmd[@]}" >"$log" 2>&1 &
 server_pid=$!

@@ -606,3 +606,22 @@ TEST_F(GameTest, ConnectVoidsTheOldResumeTokenEvenAfterQuit) {
     game->on_message(a3, Out("resume").arg(token).str(), now);  // was a use-after-free
     EXPECT_SENT(take(a3), R"({"code":"resume_failed"})");
 }
+
+TEST_F(GameTest, CrowdedRoomsStopAnnouncingArrivalsButStillCarrySpeech) {
+    GameOptions o;
+    o.crowd_threshold = 3;
+    o.max_creates = 100;
+    make(o);
+    SessionId a = player("alice");
+    player("bob");
+    player("carol");
+    take(a);
+    player("dave");  // announced: the square held 3
+    EXPECT_SENT(take(a), R"(["room_enter",["Dave"])");
+    SessionId e = player("erin");  // not announced: it held 4 > 3
+    EXPECT_NOT_SENT(take(a), "room_enter");
+    line(e, "say hello crowd");
+    EXPECT_SENT(take(a), "hello crowd");
+    line(e, "north");
+    EXPECT_NOT_SENT(take(a), "room_leave");
+}
