@@ -20,12 +20,12 @@
 //                own random phase; every other client in the sender's room records the say's
 //                latency (the send time travels in the text). /metrics again at the end.
 //
-// --scatter: every new character starts in the world's start room, and the server tells
-// everyone in a room about each arrival (and the start room's NPC greets each one), so N
-// clients left there cost the server ~N^2 messages at login and every say there goes to N
-// listeners. `spread` (the default when --world is given) walks client i along a shortest
-// path to room i mod R, so the rooms end up evenly filled; `walk` takes --walk-steps random
-// exits; `none` stays put (the worst case).
+// --scatter: every new character starts in the world's start room. Arrivals there used to be
+// announced to the whole room (N^2 messages for N logins; the server now stops announcing in
+// rooms above its crowd_threshold), and every say there still reaches everyone in it.
+// `spread` (the default when --world is given) walks client i along a shortest path to room
+// i mod R, so the rooms end up evenly filled (the shape of a running game); `walk` takes
+// --walk-steps random exits; `none` stays put (the worst case for says).
 //
 // Latencies are measured from the sender's send() to the receiver's recv() in this process
 // (one monotonic clock), so they include this process's own queueing: with 10,000 receivers a

@@ -277,7 +277,10 @@ Task<void> serve_connection(std::shared_ptr<ServeState> state, TcpStream stream)
             out += hs.response;
             if (!co_await flush()) co_return;
             std::string leftover(in.data() + in_begin, in_end - in_begin);
-            in = std::string();  // the session has its own buffers
+            // The session has its own buffers. (Assigning an empty string would keep the
+            // capacity: 16 KiB held for the life of every WebSocket.)
+            std::string().swap(in);
+            std::string().swap(out);
             shared.websockets.fetch_add(1, std::memory_order_relaxed);
             co_await run_websocket(stream, std::move(leftover), request, *match.websocket, std::move(hs.subprotocol),
                                    &guard.entry.socket);
