@@ -48,13 +48,6 @@ dally::Task<void> stop_on_signal(dally::Executor& ex) {
     ex.stop();
 }
 
-dally::Threading parse_threads(const char* s) {
-    if (std::strcmp(s, "single") == 0) return dally::Threading::single();
-    if (std::strcmp(s, "auto") == 0) return dally::Threading::automatic();
-    if (std::strcmp(s, "all") == 0) return dally::Threading::all();
-    return dally::Threading::multi(static_cast<unsigned>(std::atoi(s)));
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -63,7 +56,8 @@ int main(int argc, char** argv) {
     dally::Threading threads = dally::Threading::automatic();
     for (int i = 1; i + 1 < argc; i += 2) {
         if (std::strcmp(argv[i], "--port") == 0) port = std::atoi(argv[i + 1]);
-        else if (std::strcmp(argv[i], "--threads") == 0) threads = parse_threads(argv[i + 1]);
+        else if (std::strcmp(argv[i], "--threads") == 0 && dally::Threading::parse(argv[i + 1]))
+            threads = *dally::Threading::parse(argv[i + 1]);
         else if (std::strcmp(argv[i], "--host") == 0) host = argv[i + 1];
         else {
             std::fprintf(stderr, "usage: echo_server [--port N] [--threads single|auto|all|N] [--host IP]\n");

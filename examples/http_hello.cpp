@@ -13,7 +13,6 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 
 namespace {
@@ -22,13 +21,6 @@ dally::Task<void> stop_on_signal(dally::web::Server& server) {
     auto sig = co_await dally::wait_signal({SIGINT, SIGTERM});
     if (sig) std::fprintf(stderr, "http_hello: signal %d, stopping\n", *sig);
     server.shutdown();
-}
-
-dally::Threading parse_threads(const char* s) {
-    if (std::strcmp(s, "single") == 0) return dally::Threading::single();
-    if (std::strcmp(s, "auto") == 0) return dally::Threading::automatic();
-    if (std::strcmp(s, "all") == 0) return dally::Threading::all();
-    return dally::Threading::multi(static_cast<unsigned>(std::atoi(s)));
 }
 
 int usage(int code) {
@@ -51,7 +43,7 @@ int main(int argc, char** argv) {
         if (i + 1 >= argc) return usage(2);
         const char* value = argv[++i];
         if (arg == "--port") port = std::atoi(value);
-        else if (arg == "--threads") threads = parse_threads(value);
+        else if (arg == "--threads" && dally::Threading::parse(value)) threads = *dally::Threading::parse(value);
         else if (arg == "--host") host = value;
         else if (arg == "--header-timeout-ms") options.header_timeout = std::chrono::milliseconds(std::atoi(value));
         else if (arg == "--idle-timeout-ms") options.idle_timeout = std::chrono::milliseconds(std::atoi(value));

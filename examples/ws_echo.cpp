@@ -10,7 +10,6 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <dally/dally.hpp>
 #include <dally/web/server.hpp>
 #include <memory>
@@ -32,13 +31,6 @@ dally::Task<void> stop_on_signal(dally::web::Server& server) {
     server.shutdown();
 }
 
-dally::Threading parse_threads(const char* s) {
-    if (std::strcmp(s, "single") == 0) return dally::Threading::single();
-    if (std::strcmp(s, "auto") == 0) return dally::Threading::automatic();
-    if (std::strcmp(s, "all") == 0) return dally::Threading::all();
-    return dally::Threading::multi(static_cast<unsigned>(std::atoi(s)));
-}
-
 int usage(int code) {
     std::fprintf(code == 0 ? stdout : stderr,
                  "usage: ws_echo [--port N] [--threads single|auto|all|N] [--host IP]\n");
@@ -58,8 +50,8 @@ int main(int argc, char** argv) {
         const char* value = argv[++i];
         if (arg == "--port")
             port = std::atoi(value);
-        else if (arg == "--threads")
-            threads = parse_threads(value);
+        else if (arg == "--threads" && dally::Threading::parse(value))
+            threads = *dally::Threading::parse(value);
         else if (arg == "--host")
             host = value;
         else

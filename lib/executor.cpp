@@ -1,6 +1,7 @@
 #include "dally/executor.hpp"
 
 #include <barrier>
+#include <charconv>
 #include <latch>
 #include <stdexcept>
 
@@ -14,6 +15,16 @@ Threading Threading::automatic() noexcept {
 Threading Threading::all() noexcept {
     unsigned n = std::thread::hardware_concurrency();
     return Threading(n == 0 ? 1 : n);
+}
+
+std::optional<Threading> Threading::parse(std::string_view text) noexcept {
+    if (text == "single") return single();
+    if (text == "auto") return automatic();
+    if (text == "all") return all();
+    unsigned n = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (ec != std::errc() || end != text.data() + text.size() || n < 1 || n > 1024) return std::nullopt;
+    return multi(n);
 }
 
 // State the worker threads share for one start()..join() cycle.

@@ -70,6 +70,15 @@ TEST(Threading, ModesHaveTheDocumentedRuntimeCounts) {
     EXPECT_EQ(Threading::all().count(), cores);
 }
 
+TEST(Threading, ParsesTheCommandLineFormAndRejectsTheRest) {
+    const unsigned cores = std::max(1U, std::thread::hardware_concurrency());
+    EXPECT_EQ(Threading::parse("single")->count(), 1U);
+    EXPECT_EQ(Threading::parse("auto")->count(), std::max(1U, cores / 2));
+    EXPECT_EQ(Threading::parse("all")->count(), cores);
+    EXPECT_EQ(Threading::parse("3")->count(), 3U);
+    for (auto bad : {"", "0", "3x", "-1", "many", "1025", " 2"}) EXPECT_FALSE(Threading::parse(bad)) << bad;
+}
+
 TEST(Executor, SizeIsTheThreadingCount) {
     EXPECT_EQ(Executor({.threading = Threading::multi(3)}).size(), 3U);
     EXPECT_EQ(Executor().size(), 1U);  // default: single

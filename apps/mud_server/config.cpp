@@ -1,5 +1,6 @@
 #include "config.hpp"
 
+#include <dally/executor.hpp>
 #include <fmt/format.h>
 #include <simdjson.h>
 
@@ -29,8 +30,9 @@ HashCost parse_cost(std::string_view text, std::string_view what) {
 }
 
 void check_threads(std::string_view text, std::string_view what) {
-    if (text == "single" || text == "auto" || text == "all") return;
-    parse_number<unsigned>(text, what, 1, 256);
+    if (!dally::Threading::parse(text)) {
+        throw ConfigError(fmt::format("{}: expected single, auto, all or a count from 1 to 1024, got \"{}\"", what, text));
+    }
 }
 
 // One setting, by name, from text: shared by the file (numbers arrive as their JSON text)

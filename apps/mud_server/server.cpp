@@ -99,13 +99,6 @@ std::int64_t rss_bytes() {
     return resident * 4096;
 }
 
-dally::Threading threading(const std::string& mode) {
-    if (mode == "single") return dally::Threading::single();
-    if (mode == "all") return dally::Threading::all();
-    if (mode == "auto") return dally::Threading::automatic();
-    return dally::Threading::multi(static_cast<unsigned>(std::stoul(mode)));
-}
-
 }  // namespace
 
 struct MudServer::Impl : Host {
@@ -298,7 +291,7 @@ void MudServer::request_shutdown() noexcept {
 
 void MudServer::run() {
     Impl& s = *m_impl;
-    dally::Executor ex({.threading = threading(s.config.threads)});
+    dally::Executor ex({.threading = dally::Threading::parse(s.config.threads).value()});  // checked by config
     s.serving = static_cast<unsigned>(ex.size());
     ex.start([&](dally::Runtime& rt) -> dally::Task<void> {
         if (&rt == &ex.runtime(0)) {

@@ -1,10 +1,11 @@
 #include "store.hpp"
 
+#include <dally/web/json.hpp>
+
 #include <simdjson.h>
 
 #include <array>
 #include <chrono>
-#include <cstdio>
 #include <string>
 #include <utility>
 
@@ -69,50 +70,13 @@ auto guarded(F&& f) -> decltype(f()) {
     }
 }
 
-void append_json_string(std::string& out, std::string_view s) {
-    // simdjson rejects invalid UTF-8 when reading, which would make the whole character
-    // unloadable; the game never produces it (ids come from the world file, names from
-    // validated WebSocket text), so a crude replacement is enough.
-    const bool valid = simdjson::validate_utf8(s.data(), s.size());
-    out += '"';
-    for (const char ch : s) {
-        const auto c = static_cast<unsigned char>(ch);
-        switch (c) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\r':
-                out += "\\r";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            default:
-                if (c < 0x20) {
-                    std::array<char, 7> escaped{};
-                    std::snprintf(escaped.data(), escaped.size(), "\\u%04x", c);
-                    out += escaped.data();
-                } else if (c >= 0x80 && !valid) {
-                    out += "\\ufffd";
-                } else {
-                    out += ch;
-                }
-        }
-    }
-    out += '"';
-}
-
 std::string to_json_array(const std::vector<std::string>& strings) {
     std::string out = "[";
     for (const std::string& s : strings) {
         if (out.size() > 1) out += ',';
-        append_json_string(out, s);
+        // Escapes, and replaces invalid UTF-8 with U+FFFD: simdjson would refuse to read
+        // the character back otherwise.
+        dally::web::append_json_string(out, s);
     }
     out += ']';
     return out;

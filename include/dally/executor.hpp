@@ -18,6 +18,8 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -38,6 +40,9 @@ public:
     static Threading automatic() noexcept;
     // One runtime per core.
     static Threading all() noexcept;
+    // The command-line form every dally program takes: "single", "auto", "all", or a count
+    // from 1 to 1024. Nothing for anything else.
+    static std::optional<Threading> parse(std::string_view text) noexcept;
     unsigned count() const noexcept { return m_count; }
 
 private:

@@ -2,6 +2,7 @@
 // with SQLite's message, transactions, user_version, WAL, and moves. Every test works on
 // real files in its own temp directory under /tmp, removed at the end.
 #include "common/sqlite.hpp"
+#include "temp_dir.hpp"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -25,26 +26,6 @@ namespace {
 
 namespace sqlite = dally::apps::sqlite;
 using namespace std::string_literals;
-
-// A fresh directory under /tmp, removed with its contents.
-class TempDir {
-  public:
-    TempDir() {
-        std::string tmpl = "/tmp/dally-sqlite-test-XXXXXX";
-        if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-        m_path = tmpl;
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    ~TempDir() {
-        std::error_code ignored;
-        std::filesystem::remove_all(m_path, ignored);
-    }
-    std::filesystem::path operator/(std::string_view name) const { return m_path / name; }
-
-  private:
-    std::filesystem::path m_path;
-};
 
 class SqliteTest : public ::testing::Test {
   protected:

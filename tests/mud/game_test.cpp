@@ -36,6 +36,11 @@ constexpr std::string_view test_world = R"({
  ]
 })";
 
+std::string key_of(std::string name) {
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return name;
+}
+
 struct FakeHost : Host {
     std::map<SessionId, std::vector<std::string>> sent;
     std::map<SessionId, std::uint16_t> closed;
@@ -51,8 +56,7 @@ struct FakeHost : Host {
     void start_login(SessionId s, std::string name, std::string password) override {
         LoginResult r;
         r.session = s;
-        std::string key = name;
-        for (char& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        std::string key = key_of(name);
         auto it = accounts.find(key);
         if (it == accounts.end() || passwords[key] != password) {
             r.outcome = LoginResult::Outcome::bad_credentials;
@@ -68,8 +72,7 @@ struct FakeHost : Host {
     void start_create(SessionId s, AccountRecord a, CharacterRecord c, std::string password) override {
         CreateResult r;
         r.session = s;
-        std::string key = a.name;
-        for (char& ch : key) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        std::string key = key_of(a.name);
         if (accounts.contains(key)) {
             r.outcome = CreateResult::Outcome::name_taken;
         } else {
@@ -83,15 +86,12 @@ struct FakeHost : Host {
     }
     void save(std::vector<CharacterRecord> c) override {
         for (auto& rec : c) {
-            std::string key = rec.name;
-            for (char& ch : key) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-            accounts[key].second = rec;
+            accounts[key_of(rec.name)].second = rec;
         }
         saves.push_back(std::move(c));
     }
     void set_banned(std::string name, bool banned, std::string) override {
-        for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-        if (accounts.contains(name)) accounts[name].first.banned = banned;
+        if (auto it = accounts.find(key_of(name)); it != accounts.end()) it->second.first.banned = banned;
     }
     void shutdown_complete() override { complete = true; }
 };

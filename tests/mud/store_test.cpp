@@ -2,10 +2,11 @@
 // round trips with odd strings, bulk saves in one transaction, ban/admin, reopening, the
 // schema version check and WAL. Every test uses a real file in its own temp directory under
 // /tmp, removed at the end.
+#include "apps/temp_dir.hpp"
 #include "store.hpp"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
+
 
 #include <filesystem>
 #include <stdexcept>
@@ -21,26 +22,6 @@ using mud::CharacterRecord;
 using mud::Store;
 using mud::StoreError;
 using namespace std::string_literals;
-
-// A fresh directory under /tmp, removed with its contents.
-class TempDir {
-  public:
-    TempDir() {
-        std::string tmpl = "/tmp/dally-store-test-XXXXXX";
-        if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-        m_path = tmpl;
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    ~TempDir() {
-        std::error_code ignored;
-        std::filesystem::remove_all(m_path, ignored);
-    }
-    std::filesystem::path operator/(std::string_view name) const { return m_path / name; }
-
-  private:
-    std::filesystem::path m_path;
-};
 
 AccountRecord account(std::string name) {
     AccountRecord a;
