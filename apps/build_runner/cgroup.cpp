@@ -1,0 +1,1 @@
+// cgroup.cpp: (being written)

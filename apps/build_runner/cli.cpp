@@ -1,0 +1,1 @@
+// cli.cpp: (being written)

@@ -1,0 +1,72 @@
+// config.hpp: build_runner's settings, from flags and an optional JSON config file, and the
+// toolchain matrix (configured, or detected on this machine: gcc and clang with their
+// versions, zig binaries listed in the config).
+//
+//     {
+//       "listen": "127.0.0.1:8080", "data_dir": "./br-data", "token": "...",
+//       "concurrency": 2, "public_read": true,
+//       "limits": {"memory_mb": 2048, "cpus": 2, "wall_s": 1200, "no_output_s": 300, ...},
+//       "toolchains": [
+//         {"detect": "gcc"}, {"detect": "clang"},
+//         {"detect": "zig", "paths": ["/opt/zig-0.13.0/zig"]},
+//         {"name": "gcc-strict", "kind": "custom", "env": {"CC": "gcc"},
+//          "steps": [{"name": "build", "run": "make CFLAGS=-Werror"}], "limits": {...}}
+//       ]
+//     }
+#pragma once
+
+#include "model.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace br {
+
+// A bad flag, file or value: what() names the file, the field and what is wrong.
+struct ConfigError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+struct Config {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 8080;
+    std::filesystem::path data_dir = "br-data";  // SQLite file, logs/, work/; created
+    // Bearer token for write endpoints. Empty: $BUILD_RUNNER_TOKEN, else the token stored in
+    // data_dir/token, else a new one generated, stored there (0600) and printed once.
+    std::string token;
+    unsigned concurrency = 0;    // builds at once; 0 = number of cores
+    unsigned threads = 1;        // HTTP runtimes (the runner itself lives on runtime 0)
+    bool public_read = true;     // GET endpoints without a token
+    bool sync_full = true;       // SQLite synchronous=FULL
+    int max_attempts = 3;        // infrastructure errors: attempts before the build stays `error`
+    std::chrono::milliseconds retry_backoff{2'000};  // doubled per attempt
+    Limits limits;               // defaults for every toolchain (a toolchain may override)
+    std::vector<Toolchain> toolchains;  // resolved: detected and configured
+    std::filesystem::path www_dir;      // dashboard files ("" = the built-in default)
+    bool no_sandbox = false;     // --no-sandbox: run steps directly (refused unless also --unsafe)
+};
+
+// The default steps for a detected gcc/clang toolchain (Makefile packages):
+//   build: make -j"$JOBS" CC="$CC" CXX="$CXX";  test: make test CC="$CC" CXX="$CXX"
+// and for zig: build: zig build; test: zig build test.
+std::vector<Step> default_steps(const std::string& kind);
+
+// Finds gcc and clang on PATH (gcc, gcc-N, clang, clang-N: one toolchain per distinct
+// version) with their versions, and zig at the given paths ("zig version").
+std::vector<Toolchain> detect_toolchains(const std::string& kind, const std::vector<std::string>& zig_paths = {});
+
+// Parses a config file's JSON text (simdjson) into `into` (fields not present keep their
+// values). `origin` names the file in errors. Toolchain entries are resolved (detected)
+// here; an empty resulting matrix is an error.
+void parse_config_json(std::string_view json, const std::string& origin, Config& into);
+
+// `build_runner serve` flags: --config FILE, --host H, --port N, --data-dir D, --token T,
+// --concurrency N, --threads N, --no-sync-full. Without a config file the toolchains are
+// {"detect":"gcc"}, {"detect":"clang"}. Throws ConfigError.
+Config load_config(int argc, char** argv);
+
+}  // namespace br

@@ -1,0 +1,1 @@
+// local_executor.cpp: (being written)

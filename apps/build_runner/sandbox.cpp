@@ -1,0 +1,1 @@
+// sandbox.cpp: (being written)
