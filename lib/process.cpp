@@ -31,6 +31,9 @@ struct ChildPlan {
     char* const* envp = nullptr;
     const char* cwd = nullptr;    // null: keep
     int stdio[3] = {-1, -1, -1};  // fd to install as 0/1/2, or -1 to inherit
+    // <dir>/cgroup.procs of each cgroup to join.
+    const char* const* cgroup_procs = nullptr;
+    std::size_t ncgroups = 0;
     const ResourceLimit* limits = nullptr;
     std::size_t nlimits = 0;
     bool new_group = true;
@@ -61,6 +64,29 @@ struct KernelSigaction {
     _exit(127);
 }
 
+// Moves the calling process into the cgroup whose cgroup.procs is `procs`: its pid in
+// decimal, formatted on the stack (no allocation after vfork). -1 with errno on failure.
+int join_cgroup(const char* procs) noexcept {
+    char digits[24];
+    char* end = digits + sizeof digits;
+    char* p = end;
+    auto pid = static_cast<unsigned long>(syscall(SYS_getpid));
+    do {
+        *--p = static_cast<char>('0' + pid % 10);
+        pid /= 10;
+    } while (pid != 0);
+    const int fd = static_cast<int>(syscall(SYS_openat, AT_FDCWD, procs, O_WRONLY | O_CLOEXEC));
+    if (fd < 0) return -1;
+    const long n = syscall(SYS_write, fd, p, static_cast<std::size_t>(end - p));
+    const int e = errno;
+    (void)syscall(SYS_close, fd);
+    if (n < 0) {
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
 [[noreturn]] void run_child(const ChildPlan& p) noexcept {
     *p.shared = 1;
     // Handlers belong to the parent's code; a signal arriving before exec must not run one
@@ -79,6 +105,11 @@ struct KernelSigaction {
     // overwrites another that is still to be installed.
     for (int i = 0; i < 3; ++i) {
         if (p.stdio[i] >= 0 && syscall(SYS_dup3, p.stdio[i], i, 0) < 0) fail_in_child(p);
+    }
+    // Before the credential drop, which would take the right to write cgroup.procs. From
+    // here on, everything the child starts is born in (and limited by) the cgroups.
+    for (std::size_t i = 0; i < p.ncgroups; ++i) {
+        if (join_cgroup(p.cgroup_procs[i]) != 0) fail_in_child(p);
     }
     for (std::size_t i = 0; i < p.nlimits; ++i) {
         rlimit r{p.limits[i].soft, p.limits[i].hard};
@@ -356,6 +387,15 @@ Result<Child> spawn_process(const Command& cmd) {
         envp.push_back(nullptr);
     }
 
+    std::vector<std::string> procs_paths;
+    std::vector<const char*> procs;
+    procs_paths.reserve(cmd.cgroups.size());
+    procs.reserve(cmd.cgroups.size());
+    for (const auto& dir : cmd.cgroups) {
+        procs_paths.push_back(dir + "/cgroup.procs");
+        procs.push_back(procs_paths.back().c_str());
+    }
+
     FdSet fds;
     auto fail = [](int e) -> Result<Child> { return errno_code(e); };
     ChildPlan plan;
@@ -363,6 +403,8 @@ Result<Child> spawn_process(const Command& cmd) {
     plan.argv = argv.data();
     plan.envp = cmd.env ? envp.data() : environ;
     plan.cwd = cmd.cwd.empty() ? nullptr : cmd.cwd.c_str();
+    plan.cgroup_procs = procs.data();
+    plan.ncgroups = procs.size();
     plan.limits = cmd.rlimits.data();
     plan.nlimits = cmd.rlimits.size();
     plan.new_group = cmd.new_process_group;

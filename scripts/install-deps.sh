@@ -15,6 +15,8 @@ packages=(
     python3-websockets python3-pytest nginx-light wrk clang
     # apps: SQLite, libsodium (argon2id); the browser test drives Debian's chromium
     libsqlite3-dev libsodium-dev chromium
+    # build_runner: the sandbox, and toolchains for the default matrix and its tests
+    bubblewrap make gcc g++ clang
 )
 # Node.js and npm for the browser test (playwright-core); Debian's own when none is installed.
 if ! command -v npm >/dev/null; then

@@ -1,12 +1,15 @@
-// Tests for dally/process.hpp: spawning with pipes, env, cwd, rlimits and credentials; exit
-// status and rusage; terminate-then-kill of a process group; 100 MiB through a pipe; 1,000
-// concurrent children; no zombie or orphan after a cancelled owner.
+// Tests for dally/process.hpp: spawning with pipes, env, cwd, cgroups, rlimits and
+// credentials; exit status and rusage; terminate-then-kill of a process group; 100 MiB
+// through a pipe; 1,000 concurrent children; no zombie or orphan after a cancelled owner.
 #include <dirent.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <dally/process.hpp>
 #include <dally/runtime.hpp>
 #include <dally/time.hpp>
@@ -182,6 +185,55 @@ TEST(Process, DropsToAnotherUidAndGid) {
         rt.block_on(run({.argv = {"sh", "-c", "id -u; id -g; id -G"}, .gid = 65534, .uid = 65534}));
     ASSERT_TRUE(st.ok());
     EXPECT_EQ(out, "65534\n65534\n65534\n");
+}
+
+// A fresh cgroup for one test, in the first writable hierarchy: cgroup v2 at
+// /sys/fs/cgroup, else v1's pids (or memory) hierarchy, else the v2 mount of a hybrid
+// system. Removed (once empty) on destruction; empty dir() when none is writable.
+class TestCgroup {
+  public:
+    TestCgroup() {
+        const std::string name = "dally-process-test-" + std::to_string(::getpid());
+        for (const char* root : {"/sys/fs/cgroup", "/sys/fs/cgroup/pids", "/sys/fs/cgroup/memory",
+                                 "/sys/fs/cgroup/unified"}) {
+            // Only cgroup roots: a plain directory (the tmpfs of a v1 layout) is not one.
+            if (::access((std::string(root) + "/cgroup.procs").c_str(), W_OK) != 0) continue;
+            const std::string dir = std::string(root) + "/" + name;
+            if (::mkdir(dir.c_str(), 0755) == 0) {
+                m_dir = dir;
+                m_name = name;
+                return;
+            }
+        }
+    }
+    ~TestCgroup() {
+        if (!m_dir.empty()) ::rmdir(m_dir.c_str());
+    }
+    const std::string& dir() const { return m_dir; }
+    const std::string& name() const { return m_name; }
+
+  private:
+    std::string m_dir, m_name;
+};
+
+TEST(Process, JoinsTheCgroupsBeforeExec) {
+    TestCgroup cg;
+    if (cg.dir().empty()) GTEST_SKIP() << "no writable cgroup hierarchy (needs root and cgroupfs)";
+    Runtime rt;
+    auto [out, st] =
+        rt.block_on(run({.argv = {"cat", "/proc/self/cgroup"}, .cgroups = {cg.dir()}}));
+    ASSERT_TRUE(st.ok()) << st.error().message();
+    // One line per hierarchy, "id:controllers:path": ours ends in the new group's path.
+    EXPECT_NE(out.find(":/" + cg.name() + "\n"), std::string::npos) << out;
+    // The child has been reaped: the group is empty again and can be removed.
+    EXPECT_EQ(::rmdir(cg.dir().c_str()), 0) << std::strerror(errno);
+}
+
+TEST(Process, MissingCgroupFailsTheSpawnWithItsErrno) {
+    auto child = dally::spawn_process(
+        {.argv = {"true"}, .cgroups = {"/sys/fs/cgroup/dally-no-such-group-for-this-test"}});
+    ASSERT_FALSE(child.ok());
+    EXPECT_EQ(child.error(), std::errc::no_such_file_or_directory) << child.error().message();
 }
 
 TEST(Process, HundredMebibytesAreReadCompletelyWithoutDeadlock) {

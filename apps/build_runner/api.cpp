@@ -33,8 +33,10 @@ namespace {
 
 // Runs `fn` (which returns a Response) on `rt`, then resumes on the caller's runtime. A
 // RequestError becomes its status with {"error", "field"}; anything else is a 500.
+// `fn` is taken by reference (a named lambda in the caller's frame): GCC 12 destroys a
+// temporary lambda passed by value to a coroutine inside co_await twice.
 template <class F>
-dally::Task<Response> on_runner(dally::Runtime& rt, F fn) {
+dally::Task<Response> on_runner(dally::Runtime& rt, F& fn) {
     dally::Runtime* home = dally::Runtime::current();
     co_await dally::resume_on(rt);
     Response out;
@@ -126,8 +128,8 @@ std::string metric_line(std::string_view name, std::string_view labels, std::uin
 
 }  // namespace
 
-Api::Api(Runner& runner, EventHub& hub, dally::Runtime& runner_runtime, ApiOptions options)
-    : m_runner(runner), m_hub(hub), m_rt(runner_runtime), m_options(std::move(options)) {}
+Api::Api(Runner& runner, EventHub& hub, ApiOptions options)
+    : m_runner(runner), m_hub(hub), m_options(std::move(options)) {}
 
 struct Api::Impl {
     // True if the request carries the token (Authorization: Bearer, or ?token= where
@@ -165,11 +167,12 @@ void Api::add_routes(web::Router& router) {
         auto parsed = parse_submission(req);
         if (auto* r = std::get_if<Response>(&parsed)) co_return std::move(*r);
         Submission s = std::move(std::get<Submission>(parsed));
-        co_return co_await on_runner(m_rt, [this, &s] {
+        auto work = [this, &s] {
             std::vector<BuildRecord> builds;
             PackageRecord p = m_runner.submit(s, builds);
             return Response::json(202, package_json(p, builds, true));
-        });
+        };
+        co_return co_await on_runner(rt(), work);
     });
     router.get("/api/packages", [this, count](Request& req) -> dally::Task<Response> {
         count();
@@ -187,7 +190,7 @@ void Api::add_routes(web::Router& router) {
             if (ec != std::errc() || p != o->data() + o->size() || v < 0) co_return field_error("offset", "offset must be >= 0");
             offset = static_cast<std::size_t>(v);
         }
-        co_return co_await on_runner(m_rt, [this, limit, offset] {
+        auto work = [this, limit, offset] {
             std::string body = "{\"packages\":[";
             bool first = true;
             for (const PackageRecord& p : m_runner.store().packages(limit, offset)) {
@@ -201,14 +204,15 @@ void Api::add_routes(web::Router& router) {
             }
             body += "]}";
             return Response::json(200, std::move(body));
-        });
+        };
+        co_return co_await on_runner(rt(), work);
     });
     router.get("/api/packages/{id}", [this, count](Request& req) -> dally::Task<Response> {
         count();
         if (auto d = Impl::deny(*this, req, false)) co_return std::move(*d);
         auto id = parse_id(req.param("id"));
         if (!id) co_return Response::error(404, "no such package");
-        co_return co_await on_runner(m_rt, [this, id = *id] {
+        auto work = [this, id = *id] {
             auto p = m_runner.store().package(id);
             if (!p) throw RequestError(404, fmt::format("no package {}", id));
             std::vector<BuildRecord> builds = m_runner.store().builds_of(id);
@@ -216,18 +220,20 @@ void Api::add_routes(web::Router& router) {
                 if (m_runner.is_active(b.id)) b = *m_runner.build(b.id);
             }
             return Response::json(200, package_json(*p, builds));
-        });
+        };
+        co_return co_await on_runner(rt(), work);
     });
     router.get("/api/builds/{id}", [this, count](Request& req) -> dally::Task<Response> {
         count();
         if (auto d = Impl::deny(*this, req, false)) co_return std::move(*d);
         auto id = parse_id(req.param("id"));
         if (!id) co_return Response::error(404, "no such build");
-        co_return co_await on_runner(m_rt, [this, id = *id] {
+        auto work = [this, id = *id] {
             auto b = m_runner.build(id);
             if (!b) throw RequestError(404, fmt::format("no build {}", id));
             return Response::json(200, build_json(*b));
-        });
+        };
+        co_return co_await on_runner(rt(), work);
     });
     router.get("/api/builds/{id}/log", [this, count](Request& req) -> dally::Task<Response> {
         count();
@@ -242,19 +248,21 @@ void Api::add_routes(web::Router& router) {
         if (auto d = Impl::deny(*this, req, true)) co_return std::move(*d);
         auto id = parse_id(req.param("id"));
         if (!id) co_return Response::error(404, "no such build");
-        co_return co_await on_runner(m_rt, [this, id = *id] {
+        auto work = [this, id = *id] {
             if (m_runner.cancel(id)) return Response::json(200, build_json(*m_runner.build(id)));
             return Response::json(202, fmt::format(R"({{"id":{},"cancelling":true}})", id));
-        });
+        };
+        co_return co_await on_runner(rt(), work);
     });
     router.post("/api/builds/{id}/retry", [this, count](Request& req) -> dally::Task<Response> {
         count();
         if (auto d = Impl::deny(*this, req, true)) co_return std::move(*d);
         auto id = parse_id(req.param("id"));
         if (!id) co_return Response::error(404, "no such build");
-        co_return co_await on_runner(m_rt, [this, id = *id] {
+        auto work = [this, id = *id] {
             return Response::json(202, build_json(m_runner.retry(id)));
-        });
+        };
+        co_return co_await on_runner(rt(), work);
     });
     router.get("/api/toolchains", [this, count](Request& req) -> dally::Task<Response> {
         count();
@@ -278,7 +286,7 @@ void Api::add_routes(web::Router& router) {
     router.get("/api/queue", [this, count](Request& req) -> dally::Task<Response> {
         count();
         if (auto d = Impl::deny(*this, req, false)) co_return std::move(*d);
-        co_return co_await on_runner(m_rt, [this] {
+        auto work = [this] {
             auto list = [](const std::vector<BuildRecord>& v) {
                 std::string out;
                 for (const BuildRecord& b : v) {
@@ -290,7 +298,8 @@ void Api::add_routes(web::Router& router) {
             return Response::json(200, fmt::format(R"({{"concurrency":{},"running":[{}],"queued":[{}]}})",
                                                    m_runner.options().concurrency, list(m_runner.running()),
                                                    list(m_runner.queued())));
-        });
+        };
+        co_return co_await on_runner(rt(), work);
     });
     router.get("/badge/{file}", [this, count](Request& req) -> dally::Task<Response> {
         count();
@@ -298,7 +307,7 @@ void Api::add_routes(web::Router& router) {
         std::string_view file = req.param("file");
         if (file.size() < 5 || file.substr(file.size() - 4) != ".svg") co_return Response::error(404, "badges are /badge/<package>.svg");
         std::string name(file.substr(0, file.size() - 4));
-        co_return co_await on_runner(m_rt, [this, name] {
+        auto work = [this, name] {
             std::string status = "unknown";
             auto pkgs = m_runner.store().packages_named(name, 1);
             if (!pkgs.empty()) {
@@ -321,7 +330,8 @@ void Api::add_routes(web::Router& router) {
                 status = running ? "running" : failing ? "failing" : "passing";
             }
             return Response::text(200, badge_svg(status), "image/svg+xml").header("Cache-Control", "no-cache");
-        });
+        };
+        co_return co_await on_runner(rt(), work);
     });
     router.websocket("/api/events", {.max_message_bytes = 4096, .max_queued_bytes = 8u << 20},
                      [this, count](std::shared_ptr<web::WebSocket> ws, Request& req) -> dally::Task<void> {
@@ -346,7 +356,7 @@ void Api::add_routes(web::Router& router) {
     });
     router.get("/metrics", [this, count](Request&) -> dally::Task<Response> {
         count();
-        co_return co_await on_runner(m_rt, [this] {
+        auto work = [this] {
             RunnerStats s = m_runner.stats();
             std::vector<std::int64_t> by_state = m_runner.store().count_by_state();
             std::string out = "# TYPE br_builds gauge\n";
@@ -372,7 +382,8 @@ void Api::add_routes(web::Router& router) {
                 out += "# TYPE br_http_rejected_total counter\n" + metric_line("br_http_rejected_total", "", hs.rejected_total);
             }
             return Response::text(200, std::move(out), "text/plain; version=0.0.4");
-        });
+        };
+        co_return co_await on_runner(rt(), work);
     });
     if (!m_options.www_dir.empty()) router.static_files("/", m_options.www_dir);
 }
@@ -389,7 +400,7 @@ dally::Task<Response> Api::Impl::log_stream(Api& api, std::int64_t id, bool foll
         std::shared_ptr<dally::Channel<std::string>> live;
     };
     auto start = std::make_shared<Start>();
-    Response err = co_await on_runner(api.m_rt, [&api, id, follow, start] {
+    auto work = [&api, id, follow, start] {
         auto b = api.m_runner.build(id);
         if (!b) throw RequestError(404, fmt::format("no build {}", id));
         start->exists = true;
@@ -415,7 +426,8 @@ dally::Task<Response> Api::Impl::log_stream(Api& api, std::int64_t id, bool foll
             api.m_hub.subscribe_log(start->sub, id);
         }
         return Response(200);
-    });
+    };
+    Response err = co_await on_runner(api.rt(), work);
     if (!start->exists) co_return err;
     if (!start->active) co_return Response::text(200, std::move(start->head));
     EventHub* hub = &api.m_hub;
@@ -447,7 +459,7 @@ dally::Task<Response> Api::Impl::event_stream(Api& api, std::int64_t package_id)
     auto start = std::make_shared<Start>();
     auto ch = std::make_shared<dally::Channel<std::string>>(8192);
     start->live = ch;
-    Response err = co_await on_runner(api.m_rt, [&api, package_id, start, ch] {
+    auto work = [&api, package_id, start, ch] {
         auto p = api.m_runner.store().package(package_id);
         if (!p) throw RequestError(404, fmt::format("no package {}", package_id));
         std::vector<BuildRecord> builds = api.m_runner.store().builds_of(package_id);
@@ -467,7 +479,8 @@ dally::Task<Response> Api::Impl::event_stream(Api& api, std::int64_t package_id)
                 EventHub::Filter{.all_events = false, .package_id = package_id, .package_logs = true});
         }
         return Response(200);
-    });
+    };
+    Response err = co_await on_runner(api.rt(), work);
     if (start->snapshot.empty()) co_return err;
     EventHub* hub = &api.m_hub;
     co_return Response::events([start, hub](web::EventStream& out) -> dally::Task<void> {
@@ -520,7 +533,7 @@ dally::Task<void> Api::Impl::websocket(Api& api, std::shared_ptr<web::WebSocket>
             continue;
         }
         bool subscribe = type == "subscribe";
-        (void)co_await on_runner(api.m_rt, [&api, ws, sub, build, subscribe] {
+        auto work = [&api, ws, sub, build, subscribe] {
             if (!subscribe) {
                 api.m_hub.unsubscribe_log(sub, build);
                 return Response(200);
@@ -530,7 +543,8 @@ dally::Task<void> Api::Impl::websocket(Api& api, std::shared_ptr<web::WebSocket>
             ws->send_text(log_message(build, tail, true));
             api.m_hub.subscribe_log(sub, build);
             return Response(200);
-        });
+        };
+        (void)co_await on_runner(api.rt(), work);
     }
 }
 

@@ -27,7 +27,9 @@ struct ApiOptions {
 
 class Api {
 public:
-    Api(Runner& runner, EventHub& hub, dally::Runtime& runner_runtime, ApiOptions options);
+    // `runner_runtime` is where the Runner lives; set it (attach) before serving.
+    Api(Runner& runner, EventHub& hub, ApiOptions options);
+    void attach(dally::Runtime& runner_runtime) noexcept { m_rt_ptr = &runner_runtime; }
     // Adds every route to `router`. The Api must outlive the server.
     void add_routes(dally::web::Router& router);
     // For /metrics: the HTTP server's counters.
@@ -39,7 +41,8 @@ private:
     struct Impl;
     Runner& m_runner;
     EventHub& m_hub;
-    dally::Runtime& m_rt;
+    dally::Runtime* m_rt_ptr = nullptr;
+    dally::Runtime& rt() const noexcept { return *m_rt_ptr; }
     ApiOptions m_options;
     const dally::web::Server* m_server = nullptr;
     std::atomic<std::uint64_t> m_requests{0};

@@ -1,1 +1,776 @@
-// config.cpp: (being written)
+#include "config.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <openssl/rand.h>
+#include <poll.h>
+#include <signal.h>
+#include <simdjson.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <system_error>
+
+extern char** environ;
+
+namespace br {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// ---- running a compiler for its version ----
+
+// Runs `argv` (no shell) and returns its stdout without trailing whitespace if it exits 0
+// within 10 s; std::nullopt otherwise. Start-up only: it blocks.
+std::optional<std::string> run_for_output(const std::vector<std::string>& argv) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return std::nullopt;
+    posix_spawn_file_actions_t actions;
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    pid_t pid = 0;
+    int rc = posix_spawn_file_actions_init(&actions);
+    if (rc == 0) {
+        rc = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+        if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
+        if (rc == 0) rc = posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+        if (rc == 0) rc = ::posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+        posix_spawn_file_actions_destroy(&actions);
+    }
+    ::close(fds[1]);
+    if (rc != 0) {
+        ::close(fds[0]);
+        return std::nullopt;
+    }
+    std::string out;
+    bool timed_out = false;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (true) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        pollfd p{.fd = fds[0], .events = POLLIN, .revents = 0};
+        const int ready = left.count() > 0 ? ::poll(&p, 1, static_cast<int>(left.count())) : 0;
+        if (ready < 0 && errno == EINTR) continue;
+        if (ready <= 0) {
+            timed_out = true;
+            break;
+        }
+        char buf[512];
+        const ssize_t n = ::read(fds[0], buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        if (out.size() < 4096) out.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fds[0]);
+    if (timed_out) ::kill(pid, SIGKILL);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (timed_out || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return std::nullopt;
+    while (!out.empty() && std::isspace(static_cast<unsigned char>(out.back()))) out.pop_back();
+    return out;
+}
+
+// A version goes into a toolchain name and from there into URLs and file names.
+bool plausible_version(std::string_view v) {
+    if (v.empty() || v.size() > 48 || v.front() < '0' || v.front() > '9') return false;
+    return std::all_of(v.begin(), v.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '+';
+    });
+}
+
+// Numeric comparison of dotted versions, so that 9.5 sorts before 12.2.
+bool version_less(const std::string& a, const std::string& b) {
+    std::size_t i = 0, j = 0;
+    while (i < a.size() && j < b.size()) {
+        unsigned long x = 0, y = 0;
+        auto ra = std::from_chars(a.data() + i, a.data() + a.size(), x);
+        auto rb = std::from_chars(b.data() + j, b.data() + b.size(), y);
+        if (ra.ec != std::errc() || rb.ec != std::errc()) return a < b;
+        if (x != y) return x < y;
+        i = static_cast<std::size_t>(ra.ptr - a.data()) + 1;
+        j = static_cast<std::size_t>(rb.ptr - b.data()) + 1;
+    }
+    return a.size() < b.size();
+}
+
+bool is_executable_file(const fs::path& p) {
+    std::error_code ec;
+    return fs::is_regular_file(p, ec) && ::access(p.c_str(), X_OK) == 0;
+}
+
+// "gcc" or "gcc-<digits and dots>" (not gcc-ar, gcc-nm, clang-format, clang-cpp-14, ...).
+bool compiler_name(std::string_view file, std::string_view kind, bool& versioned) {
+    if (file == kind) {
+        versioned = false;
+        return true;
+    }
+    if (!file.starts_with(kind) || file.size() < kind.size() + 2 || file[kind.size()] != '-')
+        return false;
+    const std::string_view suffix = file.substr(kind.size() + 1);
+    versioned = true;
+    return suffix.front() != '.' && std::all_of(suffix.begin(), suffix.end(), [](char c) {
+               return (c >= '0' && c <= '9') || c == '.';
+           });
+}
+
+struct Found {
+    fs::path path;  // as found on PATH (gcc-12), not the resolved target, for readable env
+    bool versioned = false;
+    std::string version;
+};
+
+std::vector<Toolchain> detect_cc(const std::string& kind) {
+    const char* env_path = std::getenv("PATH");
+    std::string search =
+        env_path != nullptr && *env_path != '\0' ? env_path : "/usr/local/bin:/usr/bin:/bin";
+    std::set<fs::path> dirs_seen;                 // /bin and /usr/bin are often one directory
+    std::map<std::string, std::string> versions;  // by resolved binary: run each once
+    std::vector<Found> found;                     // one per version
+    std::stringstream dirs(search);
+    for (std::string dir; std::getline(dirs, dir, ':');) {
+        std::error_code ec;
+        const fs::path real_dir = fs::canonical(dir.empty() ? "." : dir, ec);
+        if (ec || !dirs_seen.insert(real_dir).second) continue;
+        std::vector<std::pair<std::string, bool>> names;
+        // increment(ec): an unreadable entry ends this directory rather than throwing.
+        for (auto it = fs::directory_iterator(real_dir, ec); !ec && it != fs::directory_iterator();
+             it.increment(ec)) {
+            bool versioned = false;
+            const std::string file = it->path().filename().string();
+            if (compiler_name(file, kind, versioned)) names.emplace_back(file, versioned);
+        }
+        std::sort(names.begin(), names.end());
+        for (const auto& [name, versioned] : names) {
+            const fs::path path = real_dir / name;
+            if (!is_executable_file(path)) continue;
+            // A wrapper (ccache) resolves to one binary for every compiler: key it by name.
+            const fs::path real = fs::canonical(path, ec);
+            const std::string key = !ec && real.filename().string().find(kind) != std::string::npos
+                                        ? real.string()
+                                        : path.string();
+            auto it = versions.find(key);
+            if (it == versions.end()) {
+                const char* flag = kind == "gcc" ? "-dumpfullversion" : "-dumpversion";
+                std::string v = run_for_output({path.string(), flag}).value_or("");
+                it = versions.emplace(key, plausible_version(v) ? v : "").first;
+            }
+            if (it->second.empty()) continue;
+            auto same = std::find_if(found.begin(), found.end(),
+                                     [&](const Found& f) { return f.version == it->second; });
+            if (same == found.end()) {
+                found.push_back({path, versioned, it->second});
+            } else if (versioned && !same->versioned) {
+                *same = {path, versioned, it->second};  // CC=gcc-12 says more than CC=gcc
+            }
+        }
+    }
+    std::sort(found.begin(), found.end(),
+              [](const Found& a, const Found& b) { return version_less(a.version, b.version); });
+    std::vector<Toolchain> out;
+    for (const Found& f : found) {
+        Toolchain t;
+        t.name = kind + "-" + f.version;
+        t.kind = kind;
+        t.version = f.version;
+        t.env.push_back("CC=" + f.path.string());
+        const std::string file = f.path.filename().string();
+        const std::string cxx = (kind == "gcc" ? "g++" : "clang++") + file.substr(kind.size());
+        if (is_executable_file(f.path.parent_path() / cxx))
+            t.env.push_back("CXX=" + (f.path.parent_path() / cxx).string());
+        t.steps = default_steps(kind);
+        out.push_back(std::move(t));
+    }
+    return out;
+}
+
+std::vector<Toolchain> detect_zig(const std::vector<std::string>& paths) {
+    std::vector<Toolchain> out;
+    for (const std::string& p : paths) {
+        std::error_code ec;
+        const fs::path real = fs::canonical(p, ec);
+        if (ec || !is_executable_file(real))
+            throw ConfigError(fmt::format("{} is not an executable file", p));
+        const std::string version = run_for_output({real.string(), "version"}).value_or("");
+        if (!plausible_version(version)) throw ConfigError(fmt::format("\"{} version\" failed", p));
+        if (std::any_of(out.begin(), out.end(),
+                        [&](const Toolchain& t) { return t.version == version; }))
+            continue;
+        Toolchain t;
+        t.name = "zig-" + version;
+        t.kind = "zig";
+        t.version = version;
+        // Builds have a read-only home at most: zig's global cache goes to the sandbox's /tmp.
+        t.env = {"ZIG=" + real.string(), "ZIG_GLOBAL_CACHE_DIR=/tmp/zig-cache"};
+        t.steps = default_steps("zig");
+        t.ro_paths = {real.parent_path().string()};  // zig finds lib/ next to its binary
+        out.push_back(std::move(t));
+    }
+    return out;
+}
+
+// ---- the config file ----
+
+using simdjson::dom::element;
+
+// Where values come from, for errors: "<file>: <field>: <problem>".
+struct Source {
+    const std::string& origin;
+    [[noreturn]] void fail(std::string_view field, std::string_view problem) const {
+        throw ConfigError(fmt::format("{}: {}: {}", origin, field, problem));
+    }
+};
+
+// Calls f(key, value, field) for each member. Duplicate keys are refused: simdjson keeps
+// both, and whichever one won would surprise whoever wrote the other.
+template <class F>
+void for_each_member(const Source& src, element value, const std::string& field, F&& f) {
+    simdjson::dom::object obj;
+    if (value.get(obj) != simdjson::SUCCESS) src.fail(field, "expected an object");
+    std::set<std::string_view> seen;
+    for (auto [key, v] : obj) {
+        const std::string sub = field.empty() ? std::string(key) : field + "." + std::string(key);
+        if (!seen.insert(key).second) src.fail(sub, "duplicate field");
+        f(key, v, sub);
+    }
+}
+
+template <class F>
+void for_each_item(const Source& src, element value, const std::string& field, F&& f) {
+    simdjson::dom::array arr;
+    if (value.get(arr) != simdjson::SUCCESS) src.fail(field, "expected an array");
+    std::size_t i = 0;
+    for (element item : arr) f(item, fmt::format("{}[{}]", field, i++));
+}
+
+std::string get_string(const Source& src, element v, const std::string& field) {
+    std::string_view s;
+    if (v.get(s) != simdjson::SUCCESS) src.fail(field, "expected a string");
+    if (s.find('\0') != std::string_view::npos) src.fail(field, "NUL characters are not allowed");
+    return std::string(s);
+}
+
+bool get_bool(const Source& src, element v, const std::string& field) {
+    bool b = false;
+    if (v.get(b) != simdjson::SUCCESS) src.fail(field, "expected true or false");
+    return b;
+}
+
+std::int64_t get_int(const Source& src, element v, const std::string& field, std::int64_t lo,
+                     std::int64_t hi) {
+    std::int64_t n = 0;
+    if (v.get(n) != simdjson::SUCCESS || n < lo || n > hi)
+        src.fail(field, fmt::format("expected an integer from {} to {}", lo, hi));
+    return n;
+}
+
+double get_number(const Source& src, element v, const std::string& field, double lo, double hi) {
+    double d = 0;
+    if (v.get(d) != simdjson::SUCCESS || !(d >= lo && d <= hi))
+        src.fail(field, fmt::format("expected a number from {} to {}", lo, hi));
+    return d;
+}
+
+bool is_ascii_alnum(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+// 1-64 characters: a letter or digit, then letters, digits and `extra`.
+bool is_name(std::string_view s, std::string_view extra) {
+    if (s.empty() || s.size() > 64 || !is_ascii_alnum(s.front())) return false;
+    return std::all_of(s.begin(), s.end(), [&](char c) {
+        return is_ascii_alnum(c) || extra.find(c) != std::string_view::npos;
+    });
+}
+
+// POSIX: letters, digits and '_', not starting with a digit.
+bool is_env_name(std::string_view s) {
+    if (s.empty() || s.size() > 128 || (s.front() >= '0' && s.front() <= '9')) return false;
+    return std::all_of(s.begin(), s.end(), [](char c) { return is_ascii_alnum(c) || c == '_'; });
+}
+
+// The token goes into an HTTP header: printable ASCII without spaces.
+std::string check_token(std::string_view token) {
+    if (token.size() > 256) return "at most 256 characters";
+    for (char c : token) {
+        if (c <= 0x20 || c >= 0x7f) return "only printable ASCII characters without spaces";
+    }
+    return {};
+}
+
+// "host:port" or "[v6]:port".
+bool split_listen(std::string_view listen, std::string& host, std::uint16_t& port) {
+    const std::size_t colon = listen.rfind(':');
+    if (colon == std::string_view::npos || colon == 0) return false;
+    std::string_view h = listen.substr(0, colon);
+    if (h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+    const std::string_view p = listen.substr(colon + 1);
+    unsigned value = 0;
+    auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), value);
+    if (h.empty() || p.empty() || ec != std::errc() || ptr != p.data() + p.size() || value > 65535)
+        return false;
+    host = h;
+    port = static_cast<std::uint16_t>(value);
+    return true;
+}
+
+Limits parse_limits(const Source& src, element v, const std::string& field, Limits l) {
+    constexpr std::uint64_t mib = 1ull << 20;
+    for_each_member(src, v, field, [&](std::string_view key, element x, const std::string& f) {
+        auto mb = [&](std::int64_t lo, std::int64_t hi) {
+            return static_cast<std::uint64_t>(get_int(src, x, f, lo, hi)) * mib;
+        };
+        auto secs = [&](std::int64_t hi) {
+            return std::chrono::seconds(get_int(src, x, f, 1, hi));
+        };
+        if (key == "memory_mb")
+            l.memory_bytes = mb(16, 1 << 20);
+        else if (key == "cpus")
+            l.cpus = get_number(src, x, f, 0.01, 1024);
+        else if (key == "wall_s")
+            l.wall = secs(7 * 86400);
+        else if (key == "no_output_s")
+            l.no_output = secs(7 * 86400);
+        else if (key == "max_processes")
+            l.max_processes = static_cast<std::uint32_t>(get_int(src, x, f, 1, 1'000'000));
+        else if (key == "max_file_mb")
+            l.max_file_bytes = mb(1, 1 << 20);
+        else if (key == "tmp_mb")
+            l.tmp_bytes = mb(1, 1 << 20);
+        else if (key == "log_mb")
+            l.log_bytes = mb(1, 1 << 16);
+        else if (key == "fetch_timeout_s")
+            l.fetch_timeout = secs(86400);
+        else if (key == "fetch_max_mb")
+            l.fetch_max_bytes = mb(1, 1 << 20);
+        else
+            src.fail(
+                f,
+                "unknown field (limits are memory_mb, cpus, wall_s, no_output_s, max_processes, "
+                "max_file_mb, tmp_mb, log_mb, fetch_timeout_s and fetch_max_mb)");
+    });
+    return l;
+}
+
+std::vector<Step> parse_steps(const Source& src, element v, const std::string& field) {
+    std::vector<Step> steps;
+    for_each_item(src, v, field, [&](element item, const std::string& f) {
+        Step step;
+        for_each_member(src, item, f, [&](std::string_view key, element x, const std::string& ff) {
+            if (key == "name") {
+                step.name = get_string(src, x, ff);
+                if (!is_name(step.name, "._-"))
+                    src.fail(
+                        ff,
+                        "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit");
+            } else if (key == "run") {
+                step.run = get_string(src, x, ff);
+                if (step.run.empty()) src.fail(ff, "must not be empty");
+            } else {
+                src.fail(ff, "unknown field (a step has name and run)");
+            }
+        });
+        if (step.name.empty()) src.fail(f + ".name", "required");
+        if (step.run.empty()) src.fail(f + ".run", "required");
+        if (std::any_of(steps.begin(), steps.end(),
+                        [&](const Step& s) { return s.name == step.name; })) {
+            src.fail(f + ".name", fmt::format("duplicate step name \"{}\"", step.name));
+        }
+        steps.push_back(std::move(step));
+    });
+    if (steps.empty()) src.fail(field, "at least one step is required");
+    return steps;
+}
+
+void parse_detect(const Source& src, element entry, const std::string& field, const Limits& global,
+                  std::vector<Toolchain>& out) {
+    std::string kind;
+    std::vector<std::string> paths;
+    bool has_paths = false;
+    std::optional<std::vector<Step>> steps;
+    Limits limits = global;
+    for_each_member(src, entry, field, [&](std::string_view key, element x, const std::string& f) {
+        if (key == "detect")
+            kind = get_string(src, x, f);
+        else if (key == "paths") {
+            has_paths = true;
+            for_each_item(src, x, f, [&](element p, const std::string& ff) {
+                paths.push_back(get_string(src, p, ff));
+            });
+        } else if (key == "limits")
+            limits = parse_limits(src, x, f, global);
+        else if (key == "steps")
+            steps = parse_steps(src, x, f);
+        else
+            src.fail(f, "unknown field (a detect entry has detect, paths, limits and steps)");
+    });
+    if (kind != "gcc" && kind != "clang" && kind != "zig")
+        src.fail(field + ".detect", "expected gcc, clang or zig");
+    if (kind == "zig" && paths.empty())
+        src.fail(field + ".paths", "zig needs the paths of its zig binaries");
+    if (kind != "zig" && has_paths)
+        src.fail(field + ".paths", "only zig takes paths (gcc and clang are found on PATH)");
+    std::vector<Toolchain> found;
+    try {
+        found = detect_toolchains(kind, paths);
+    } catch (const ConfigError& e) {
+        src.fail(field + ".paths", e.what());
+    }
+    for (Toolchain& t : found) {
+        t.limits = limits;
+        if (steps) t.steps = *steps;
+        out.push_back(std::move(t));
+    }
+}
+
+void parse_custom(const Source& src, element entry, const std::string& field, const Limits& global,
+                  std::vector<Toolchain>& out) {
+    Toolchain t;
+    t.kind = "custom";
+    t.limits = global;
+    for_each_member(src, entry, field, [&](std::string_view key, element x, const std::string& f) {
+        if (key == "name") {
+            t.name = get_string(src, x, f);
+            if (!is_name(t.name, "._+-"))
+                src.fail(
+                    f,
+                    "1-64 letters, digits, '.', '_', '+' or '-', starting with a letter or digit");
+        } else if (key == "kind") {
+            t.kind = get_string(src, x, f);
+            if (t.kind != "gcc" && t.kind != "clang" && t.kind != "zig" && t.kind != "custom") {
+                src.fail(f, "expected gcc, clang, zig or custom");
+            }
+        } else if (key == "version") {
+            t.version = get_string(src, x, f);
+            if (!t.version.empty() && !plausible_version(t.version))
+                src.fail(f, "expected a version such as 12.2.0");
+        } else if (key == "env") {
+            for_each_member(
+                src, x, f, [&](std::string_view name, element value, const std::string& ff) {
+                    if (!is_env_name(name)) src.fail(ff, "not a valid environment variable name");
+                    t.env.push_back(std::string(name) + "=" + get_string(src, value, ff));
+                });
+        } else if (key == "steps") {
+            t.steps = parse_steps(src, x, f);
+        } else if (key == "ro_paths") {
+            for_each_item(src, x, f, [&](element p, const std::string& ff) {
+                std::string path = get_string(src, p, ff);
+                std::error_code ec;
+                if (!fs::path(path).is_absolute()) src.fail(ff, "must be an absolute path");
+                if (!fs::exists(path, ec)) src.fail(ff, fmt::format("{} does not exist", path));
+                t.ro_paths.push_back(std::move(path));
+            });
+        } else if (key == "limits") {
+            t.limits = parse_limits(src, x, f, global);
+        } else {
+            src.fail(f,
+                     "unknown field (a toolchain has name, kind, version, env, steps, ro_paths and "
+                     "limits)");
+        }
+    });
+    if (t.steps.empty()) src.fail(field + ".steps", "required");
+    out.push_back(std::move(t));
+}
+
+std::vector<Toolchain> parse_toolchains(const Source& src, element v, const Limits& global) {
+    std::vector<Toolchain> out;
+    for_each_item(src, v, "toolchains", [&](element entry, const std::string& f) {
+        simdjson::dom::object obj;
+        if (entry.get(obj) != simdjson::SUCCESS) src.fail(f, "expected an object");
+        const std::size_t before = out.size();
+        const bool detect = obj.at_key("detect").error() == simdjson::SUCCESS;
+        if (detect)
+            parse_detect(src, entry, f, global, out);
+        else if (obj.at_key("name").error() == simdjson::SUCCESS)
+            parse_custom(src, entry, f, global, out);
+        else
+            src.fail(f, "needs \"detect\" (gcc, clang or zig) or \"name\" (a custom toolchain)");
+        for (std::size_t i = before; i < out.size(); ++i) {
+            for (std::size_t j = 0; j < i; ++j) {
+                if (out[j].name == out[i].name) {
+                    src.fail(detect ? f : f + ".name",
+                             fmt::format("duplicate toolchain name \"{}\"", out[i].name));
+                }
+            }
+        }
+    });
+    if (out.empty())
+        src.fail("toolchains",
+                 "empty: no configured toolchain, and none of the detected ones was found");
+    return out;
+}
+
+}  // namespace
+
+std::vector<Step> default_steps(const std::string& kind) {
+    if (kind == "zig") return {{"build", "\"$ZIG\" build"}, {"test", "\"$ZIG\" build test"}};
+    // ${JOBS:-1}: an empty -j would let make start unlimited jobs.
+    return {{"build", "make -j\"${JOBS:-1}\" CC=\"$CC\" CXX=\"$CXX\""},
+            {"test", "make test CC=\"$CC\" CXX=\"$CXX\""}};
+}
+
+std::vector<Toolchain> detect_toolchains(const std::string& kind,
+                                         const std::vector<std::string>& zig_paths) {
+    if (kind == "gcc" || kind == "clang") return detect_cc(kind);
+    if (kind == "zig") return detect_zig(zig_paths);
+    throw ConfigError(fmt::format("cannot detect \"{}\" toolchains (gcc, clang or zig)", kind));
+}
+
+std::string resolve_token(Config& config) {
+    if (!config.token.empty()) return {};
+    if (const char* env = std::getenv("BUILD_RUNNER_TOKEN"); env != nullptr && *env != '\0') {
+        config.token = env;
+        return {};
+    }
+    std::error_code ec;
+    fs::create_directories(config.data_dir, ec);
+    if (ec)
+        throw ConfigError(fmt::format("data_dir {}: {}", config.data_dir.string(), ec.message()));
+    const fs::path file = config.data_dir / "token";
+    if (std::ifstream in(file); in) {
+        std::string token;
+        std::getline(in, token);
+        while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())))
+            token.pop_back();
+        if (token.empty())
+            throw ConfigError(
+                fmt::format("{} is empty: remove it to have a new token generated", file.string()));
+        config.token = std::move(token);
+        return {};
+    }
+    std::array<unsigned char, 32> bytes{};
+    if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1)
+        throw ConfigError("token: RAND_bytes failed");
+    std::string token;
+    for (unsigned char b : bytes) token += fmt::format("{:02x}", b);
+    // O_EXCL: never follow a planted symlink or overwrite a token another process just wrote.
+    const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) throw ConfigError(fmt::format("{}: {}", file.string(), std::strerror(errno)));
+    const std::string line = token + "\n";
+    const bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
+                    ::fsync(fd) == 0;
+    const int saved = errno;
+    ::close(fd);
+    if (!ok) {
+        fs::remove(file, ec);
+        throw ConfigError(fmt::format("{}: {}", file.string(), std::strerror(saved)));
+    }
+    config.token = token;
+    return fmt::format("generated a new API token: {} (stored in {})", token, file.string());
+}
+
+void parse_config_json(std::string_view json, const std::string& origin, Config& into) {
+    const Source src{origin};
+    simdjson::dom::parser parser;
+    element root;
+    const simdjson::padded_string padded(json);
+    if (auto err = parser.parse(padded).get(root)) {
+        throw ConfigError(
+            fmt::format("{}: not valid JSON: {}", origin, simdjson::error_message(err)));
+    }
+    if (!root.is_object())
+        throw ConfigError(fmt::format("{}: expected a JSON object at the top level", origin));
+    Config c = into;  // a bad file changes nothing
+    std::optional<element> toolchains;
+    for_each_member(src, root, "", [&](std::string_view key, element v, const std::string& f) {
+        if (key == "listen") {
+            if (!split_listen(get_string(src, v, f), c.host, c.port))
+                src.fail(f, "expected host:port, e.g. 127.0.0.1:8080");
+        } else if (key == "host") {
+            c.host = get_string(src, v, f);
+            if (c.host.empty()) src.fail(f, "must not be empty");
+        } else if (key == "port") {
+            c.port = static_cast<std::uint16_t>(get_int(src, v, f, 0, 65535));
+        } else if (key == "data_dir") {
+            c.data_dir = get_string(src, v, f);
+            if (c.data_dir.empty()) src.fail(f, "must not be empty");
+        } else if (key == "token") {
+            c.token = get_string(src, v, f);
+            if (std::string problem = check_token(c.token); !problem.empty()) src.fail(f, problem);
+        } else if (key == "concurrency") {
+            c.concurrency = static_cast<unsigned>(get_int(src, v, f, 0, 1024));
+        } else if (key == "threads") {
+            c.threads = static_cast<unsigned>(get_int(src, v, f, 1, 256));
+        } else if (key == "public_read") {
+            c.public_read = get_bool(src, v, f);
+        } else if (key == "sync_full") {
+            c.sync_full = get_bool(src, v, f);
+        } else if (key == "max_attempts") {
+            c.max_attempts = static_cast<int>(get_int(src, v, f, 1, 100));
+        } else if (key == "retry_backoff_ms") {
+            c.retry_backoff = std::chrono::milliseconds(get_int(src, v, f, 0, 3'600'000));
+        } else if (key == "www_dir") {
+            c.www_dir = get_string(src, v, f);
+        } else if (key == "limits") {
+            c.limits = parse_limits(src, v, f, c.limits);
+        } else if (key == "toolchains") {
+            toolchains = v;  // after the loop: toolchains inherit "limits" wherever it appears
+        } else {
+            src.fail(f, "unknown field (see the example in apps/build_runner/config.hpp)");
+        }
+    });
+    if (toolchains) c.toolchains = parse_toolchains(src, *toolchains, c.limits);
+    into = std::move(c);
+}
+
+namespace {
+
+constexpr std::string_view usage_text = R"(usage: build_runner [serve] [options]
+  --config FILE        JSON config file (see apps/build_runner/config.hpp)
+  --listen HOST:PORT   listen address (127.0.0.1:8080); or --host H and --port N (0 = any)
+  --data-dir DIR       SQLite file, logs and work space (./br-data, created if missing)
+  --token T            API token (default: $BUILD_RUNNER_TOKEN, DIR/token, or generated)
+  --concurrency N      builds at once (0 = number of cores)
+  --threads N          HTTP runtimes (1)
+  --max-attempts N     attempts for infrastructure errors (3)
+  --www-dir DIR        dashboard files (the built-in ones)
+  --no-sync-full       SQLite synchronous=NORMAL: faster, survives crashes but not power loss
+  --no-public-read     GET endpoints need the token too
+  --no-sandbox --unsafe  run steps without the sandbox (tests and benchmarks only)
+  -h, --help           this text
+Without --config the toolchains are the gcc and clang versions found on PATH.
+)";
+
+template <class T>
+T flag_number(std::string_view flag, std::string_view text, T lo, T hi) {
+    T value{};
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || ptr != text.data() + text.size() || value < lo || value > hi) {
+        throw ConfigError(
+            fmt::format("{}: expected a number from {} to {}, got \"{}\"", flag, lo, hi, text));
+    }
+    return value;
+}
+
+std::string read_file(const std::string& file) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) throw ConfigError(fmt::format("{}: cannot open: {}", file, std::strerror(errno)));
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+struct Flag {
+    std::string_view name;
+    std::optional<std::string_view> value;
+};
+
+constexpr std::array<std::string_view, 4> switches = {"--no-sync-full", "--no-public-read",
+                                                      "--no-sandbox", "--unsafe"};
+constexpr std::array<std::string_view, 10> valued = {
+    "--config", "--listen",      "--host",    "--port",         "--data-dir",
+    "--token",  "--concurrency", "--threads", "--max-attempts", "--www-dir"};
+
+bool one_of(std::string_view s, const auto& list) {
+    return std::find(list.begin(), list.end(), s) != list.end();
+}
+
+}  // namespace
+
+Config load_config(int argc, char** argv) {
+    std::vector<std::string_view> args;
+    for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
+    if (!args.empty() && args.front() == "serve") args.erase(args.begin());
+    std::vector<Flag> flags;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string_view a = args[i];
+        if (a == "-h" || a == "--help") {
+            std::fputs(usage_text.data(), stdout);
+            std::exit(0);
+        }
+        const std::size_t eq = a.find('=');
+        const std::string_view name = a.substr(0, eq);
+        if (!one_of(name, switches) && !one_of(name, valued)) {
+            throw ConfigError(fmt::format("{}: unknown {} (see --help)", name,
+                                          name.starts_with("-") ? "flag" : "argument"));
+        }
+        if (one_of(name, switches)) {
+            if (eq != std::string_view::npos)
+                throw ConfigError(fmt::format("{}: takes no value", name));
+            flags.push_back({name, std::nullopt});
+        } else if (eq != std::string_view::npos) {
+            flags.push_back({name, a.substr(eq + 1)});
+        } else if (i + 1 < args.size()) {
+            flags.push_back({name, args[++i]});
+        } else {
+            throw ConfigError(fmt::format("{}: needs a value", name));
+        }
+    }
+    Config c;
+    // The file first, so that flags override it whatever their order.
+    for (const Flag& f : flags) {
+        if (f.name == "--config")
+            parse_config_json(read_file(std::string(*f.value)), std::string(*f.value), c);
+    }
+    bool unsafe = false;
+    for (const Flag& f : flags) {
+        const std::string_view v = f.value.value_or("");
+        if (f.name == "--listen" && !split_listen(v, c.host, c.port)) {
+            throw ConfigError(fmt::format("--listen: expected host:port, got \"{}\"", v));
+        } else if (f.name == "--host") {
+            if (v.empty()) throw ConfigError("--host: must not be empty");
+            c.host = v;
+        } else if (f.name == "--port") {
+            c.port = flag_number<std::uint16_t>(f.name, v, 0, 65535);
+        } else if (f.name == "--data-dir") {
+            if (v.empty()) throw ConfigError("--data-dir: must not be empty");
+            c.data_dir = v;
+        } else if (f.name == "--token") {
+            if (std::string problem = check_token(v); !problem.empty())
+                throw ConfigError("--token: " + problem);
+            c.token = v;
+        } else if (f.name == "--concurrency") {
+            c.concurrency = flag_number<unsigned>(f.name, v, 0, 1024);
+        } else if (f.name == "--threads") {
+            c.threads = flag_number<unsigned>(f.name, v, 1, 256);
+        } else if (f.name == "--max-attempts") {
+            c.max_attempts = flag_number<int>(f.name, v, 1, 100);
+        } else if (f.name == "--www-dir") {
+            c.www_dir = v;
+        } else if (f.name == "--no-sync-full") {
+            c.sync_full = false;
+        } else if (f.name == "--no-public-read") {
+            c.public_read = false;
+        } else if (f.name == "--no-sandbox") {
+            c.no_sandbox = true;
+        } else if (f.name == "--unsafe") {
+            unsafe = true;
+        }
+    }
+    if (c.no_sandbox && !unsafe) {
+        throw ConfigError(
+            "--no-sandbox: builds would run unconfined as this user; add --unsafe if that is "
+            "meant");
+    }
+    if (c.toolchains.empty()) {
+        for (const char* kind : {"gcc", "clang"}) {
+            for (Toolchain& t : detect_toolchains(kind)) {
+                t.limits = c.limits;
+                c.toolchains.push_back(std::move(t));
+            }
+        }
+        if (c.toolchains.empty()) {
+            throw ConfigError(
+                "no toolchains: neither gcc nor clang is on PATH; list toolchains in a config file "
+                "(--config)");
+        }
+    }
+    return c;
+}
+
+}  // namespace br

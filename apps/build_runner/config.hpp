@@ -51,12 +51,16 @@ struct Config {
 };
 
 // The default steps for a detected gcc/clang toolchain (Makefile packages):
-//   build: make -j"$JOBS" CC="$CC" CXX="$CXX";  test: make test CC="$CC" CXX="$CXX"
-// and for zig: build: zig build; test: zig build test.
+//   build: make -j"${JOBS:-1}" CC="$CC" CXX="$CXX";  test: make test CC="$CC" CXX="$CXX"
+// and for zig (the sandbox's PATH does not hold the zig install dir; $ZIG is its binary):
+//   build: "$ZIG" build;  test: "$ZIG" build test.
+// The executor sets JOBS (the build's CPU count); CC, CXX and ZIG come from the toolchain.
 std::vector<Step> default_steps(const std::string& kind);
 
 // Finds gcc and clang on PATH (gcc, gcc-N, clang, clang-N: one toolchain per distinct
-// version) with their versions, and zig at the given paths ("zig version").
+// version) with their versions, and zig at the given paths ("zig version"). Sorted by
+// version; limits are the defaults (the caller applies the configured ones). Throws
+// ConfigError for an unknown kind or a zig path that is not a working zig binary.
 std::vector<Toolchain> detect_toolchains(const std::string& kind, const std::vector<std::string>& zig_paths = {});
 
 // Parses a config file's JSON text (simdjson) into `into` (fields not present keep their
@@ -65,8 +69,17 @@ std::vector<Toolchain> detect_toolchains(const std::string& kind, const std::vec
 void parse_config_json(std::string_view json, const std::string& origin, Config& into);
 
 // `build_runner serve` flags: --config FILE, --host H, --port N, --data-dir D, --token T,
-// --concurrency N, --threads N, --no-sync-full. Without a config file the toolchains are
-// {"detect":"gcc"}, {"detect":"clang"}. Throws ConfigError.
+// --concurrency N, --threads N, --no-sync-full; also --listen H:P, --max-attempts N,
+// --www-dir D, --no-public-read, --no-sandbox (only with --unsafe); --flag=value works too.
+// Without a config file (or one without "toolchains") the toolchains are {"detect":"gcc"},
+// {"detect":"clang"}. argv[1] may be "serve". --help prints the usage and exits 0. Throws
+// ConfigError.
 Config load_config(int argc, char** argv);
+
+// Fills an empty config.token: $BUILD_RUNNER_TOKEN, else data_dir/token, else 32 random
+// bytes (hex) written to data_dir/token with mode 0600 (data_dir is created). Returns the
+// line to print once when a token was generated ("generated a new API token: ... (stored
+// in ...)"), else "". Throws ConfigError when the file cannot be read or written.
+std::string resolve_token(Config& config);
 
 }  // namespace br

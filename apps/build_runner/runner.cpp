@@ -388,6 +388,7 @@ dally::Task<void> Runner::run_build(std::int64_t id, unsigned slot) {
             co_return;
         }
         a.rec.exit_code = out.exit_code;
+        if (out.state == BuildState::passed && !a.rec.exit_code) a.rec.exit_code = 0;  // every step exited 0
         a.rec.signal = out.signal;
         a.rec.reason = out.reason;
         a.rec.failed_step = out.failed_step;

@@ -1,10 +1,10 @@
 // dally/process.hpp: child processes whose pipes and exit are awaited on the ring.
 //
 // spawn_process() starts a command (argv, env, cwd, stdio each inherited, /dev/null or a
-// pipe; by default in its own process group; optional rlimits and a uid/gid to drop to,
-// applied between fork and exec). Pipe ends are read and written through io_uring; exit is
-// observed by polling the child's pidfd on the ring and reaped with waitid, which also
-// yields its resource usage. Nothing polls waitpid on a timer.
+// pipe; by default in its own process group; optional cgroups to join, rlimits and a
+// uid/gid to drop to, applied between fork and exec). Pipe ends are read and written
+// through io_uring; exit is observed by polling the child's pidfd on the ring and reaped
+// with waitid, which also yields its resource usage. Nothing polls waitpid on a timer.
 //
 //     auto child = dally::spawn_process({.argv = {"make", "-j2"}, .out = dally::Stdio::pipe}).value();
 //     char buf[65536];
@@ -64,6 +64,11 @@ struct Command {
     Stdio in = Stdio::inherit;   // stdin
     Stdio out = Stdio::inherit;  // stdout
     Stdio err = Stdio::inherit;  // stderr
+    // cgroup directories (v2: one; v1: one per hierarchy, e.g. memory, pids, cpu) the child
+    // joins, by writing its pid to <dir>/cgroup.procs, before the rlimits and the credential
+    // drop (so it needs write access to them only with its original credentials). Everything
+    // it starts is born in them. A failure fails the spawn with that errno.
+    std::vector<std::string> cgroups{};
     // Applied in order in the child; a failure fails the spawn with that errno.
     std::vector<ResourceLimit> rlimits{};
     // Credentials to drop to, after the rlimits and cwd: gid sets setgroups({gid}) and
@@ -192,10 +197,10 @@ class Child {
 };
 
 // Starts `cmd` (synchronously: vfork + exec, the cost of posix_spawn). Errors are values:
-// ENOENT/EACCES for a program that cannot be executed, the errno of a failing chdir,
-// setrlimit or credential change, EMFILE when out of descriptors. Callable from any thread;
-// the Child is then used on one runtime. A process that sets SIGCHLD to SIG_IGN cannot
-// wait for its children (the kernel reaps them).
+// ENOENT/EACCES for a program that cannot be executed, the errno of a failing cgroup join,
+// chdir, setrlimit or credential change, EMFILE when out of descriptors. Callable from any
+// thread; the Child is then used on one runtime. A process that sets SIGCHLD to SIG_IGN
+// cannot wait for its children (the kernel reaps them).
 Result<Child> spawn_process(const Command& cmd);
 
 }  // namespace dally

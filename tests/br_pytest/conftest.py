@@ -271,7 +271,11 @@ class BrServer:
 @pytest.fixture
 def start_br(tmp_path):
     """start_br(*flags, config=None, data_dir=None) -> BrServer (started)."""
-    os.chmod(tmp_path, 0o755)
+    # Builds run as an unprivileged uid: it must reach the data and repository directories.
+    p = str(tmp_path)
+    while p not in ("/", "/tmp", ""):
+        os.chmod(p, os.stat(p).st_mode | 0o755)
+        p = os.path.dirname(p)
     started = []
 
     def start(*flags, config=None, data_dir=None):
