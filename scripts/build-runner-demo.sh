@@ -19,6 +19,8 @@ if [[ ! -x "$br" ]]; then
 fi
 
 work="$(mktemp -d -t br-demo.XXXXXX)"
+# Builds fetch as an unprivileged uid: it must be able to read the repositories.
+chmod 755 "$work"
 trap 'rm -rf "$work"' EXIT
 
 # name and the exit status `submit --wait` should end with (0 passed, 1 a build failed)
