@@ -315,6 +315,13 @@ void Runner::pump() {
         a.slot = static_cast<unsigned>(free - m_slot_busy.begin());
         *free = true;
         a.cancel.reset();
+        // Started now, as far as anyone can see; run_build makes it durable. (A crash
+        // before that leaves it queued in SQLite, which is what recovery would do anyway.)
+        a.rec.state = BuildState::fetching;
+        a.rec.started_ms = now_ms();
+        a.rec.finished_ms = 0;
+        a.rec.not_before_ms = 0;
+        m_hub.publish(a.rec.package_id, a.rec.id, false, build_event("started", a.rec));
         m_tasks.spawn(run_build(id, a.slot));
     }
 }
@@ -329,14 +336,12 @@ void Runner::release_slot(Active& a) {
 
 dally::Task<void> Runner::run_build(std::int64_t id, unsigned slot) {
     Active& a = *m_active.at(id);  // stays until finish()/back_to_queue() of this task
+    // Let the runtime hand its pending sends (the 202, the `started` events) to the kernel
+    // before the synchronous part here (a commit, spawning git) delays them.
+    co_await dally::yield();
     try {
-        a.rec.state = BuildState::fetching;
-        a.rec.started_ms = now_ms();
-        a.rec.finished_ms = 0;
-        a.rec.not_before_ms = 0;
         record(a.rec);
         open_log(a, a.rec.attempt == 1);
-        m_hub.publish(a.rec.package_id, a.rec.id, false, build_event("started", a.rec));
 
         const Limits& limits = a.tc->limits;
         Resolved resolved = co_await m_resolver(a.rec.repo_url, a.rec.ref, limits.fetch_timeout, slot);
