@@ -22,6 +22,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace br {
@@ -56,6 +57,9 @@ struct Config {
 //   build: "$ZIG" build;  test: "$ZIG" build test.
 // The executor sets JOBS (the build's CPU count); CC, CXX and ZIG come from the toolchain.
 std::vector<Step> default_steps(const std::string& kind);
+
+// True for what a compiler prints as its version: "12.2.0", "0.14.0-dev.1+abc".
+bool plausible_version(std::string_view v);
 
 // Finds gcc and clang on PATH (gcc, gcc-N, clang, clang-N: one toolchain per distinct
 // version) with their versions, and zig at the given paths ("zig version"). Sorted by
