@@ -12,7 +12,9 @@
 #include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -262,6 +264,26 @@ Cgroups Cgroups::detect(const std::string& name, const std::string& root) {
     }
     for (std::size_t i = 0; i < problems.size(); ++i) cg.m_note += (i ? "; " : "") + problems[i];
     return cg;
+}
+
+std::string Cgroups::leaf_name(std::int64_t build_id, unsigned slot) {
+    return "build-" + std::to_string(build_id) + "-slot-" + std::to_string(slot) + "-pid-" +
+           std::to_string(::getpid());
+}
+
+void Cgroups::remove_orphans() const {
+    for (const auto& parent : parents()) {
+        std::error_code ec;
+        for (std::filesystem::directory_iterator it(parent, ec), end; !ec && it != end;
+             it.increment(ec)) {
+            const std::string name = it->path().filename().string();
+            const auto at = name.rfind("-pid-");
+            if (!name.starts_with("build-") || at == std::string::npos) continue;
+            const pid_t pid = static_cast<pid_t>(std::atol(name.c_str() + at + 5));
+            // rmdir refuses a group with processes: only empty leftovers go.
+            if (pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH) ::rmdir(it->path().c_str());
+        }
+    }
 }
 
 std::vector<std::string> Cgroups::parents() const {

@@ -83,8 +83,15 @@ class Cgroups {
     // The parent groups, one per hierarchy in use (for diagnostics and tests' clean-up).
     std::vector<std::string> parents() const;
 
-    // Creates the group `leaf` under the parent with `limits` (a stale group of that name,
-    // left by a crash, is emptied and replaced). On failure: an invalid group and `error`.
+    // The name of a build's group: "build-<id>-slot-<slot>-pid-<this process>". Servers on
+    // one machine (tests, benchmarks) share the parents; the pid keeps their groups apart.
+    static std::string leaf_name(std::int64_t build_id, unsigned slot);
+    // Removes the empty groups that servers no longer running left (named by leaf_name()
+    // with a pid that is gone). Groups with processes are left alone.
+    void remove_orphans() const;
+
+    // Creates the group `leaf` under the parent with `limits` (a stale group of that name
+    // is emptied and replaced). On failure: an invalid group and `error`.
     BuildCgroup create(const std::string& leaf, const CgroupLimits& limits,
                        std::string& error) const;
 

@@ -242,6 +242,7 @@ LocalExecutor::LocalExecutor(LocalExecutorOptions options)
       m_layout(detect_system_layout()),
       m_cgroups(Cgroups::detect(m_options.cgroup_name)) {
     if (!m_options.no_sandbox) check_sandbox();
+    m_cgroups.remove_orphans();
     const bool root = ::geteuid() == 0;
     auto& e = m_enforcement;
     e.executor = "local";
@@ -373,12 +374,11 @@ dally::Task<void> LocalExecutor::run_steps(const BuildJob& job, const SandboxUse
     BuildCgroup cgroup;
     if (m_cgroups.version() != 0) {
         std::string error;
-        cgroup = m_cgroups.create(
-            "build-" + std::to_string(job.build_id) + "-slot-" + std::to_string(job.slot),
-            {.memory_bytes = limits.memory_bytes,
-             .cpus = limits.cpus,
-             .max_processes = limits.max_processes},
-            error);
+        cgroup = m_cgroups.create(Cgroups::leaf_name(job.build_id, job.slot),
+                                  {.memory_bytes = limits.memory_bytes,
+                                   .cpus = limits.cpus,
+                                   .max_processes = limits.max_processes},
+                                  error);
         if (!cgroup.valid()) {
             outcome = ended(BuildState::error, "cgroup: " + error);
             co_return;
@@ -470,20 +470,31 @@ dally::Task<void> LocalExecutor::run_steps(const BuildJob& job, const SandboxUse
 dally::Task<BuildOutcome> LocalExecutor::run(const BuildJob& job, BuildSink& sink,
                                              dally::Event& cancel) {
     BuildOutcome outcome;
-    if (job.toolchain == nullptr || !is_full_sha(job.commit)) {
-        outcome.reason = job.toolchain == nullptr ? "no toolchain"
-                                                  : "not a full commit id: '" + job.commit + "'";
-        co_return outcome;
+    // Checked before anything is created: the workspace is removed recursively at the end.
+    const auto& ws = job.workspace;
+    if (job.toolchain == nullptr) outcome.reason = "no toolchain";
+    if (!is_full_sha(job.commit)) outcome.reason = "not a full commit id: '" + job.commit + "'";
+    if (!ws.is_absolute() || !ws.has_filename() || ws.filename() == "." || ws.filename() == "..") {
+        outcome.reason =
+            "the workspace must be an absolute path below a directory: '" + ws.string() + "'";
     }
+    if (!outcome.reason.empty()) co_return outcome;
     const SandboxUser id = identity_for(m_options, job.slot);
     sink.phase(BuildState::fetching);
-    const std::string config = git_config(job.repo_url);
-    outcome.reason = co_await dally::spawn_blocking(
-        [&] { return prepare_workspace(job.workspace, id, config); });
-    if (outcome.reason.empty()) co_await fetch(job, id, sink, cancel, outcome);
-    if (outcome.state == BuildState::running) {
-        sink.phase(BuildState::running);
-        co_await run_steps(job, id, sink, cancel, outcome);
+    try {
+        const std::string config = git_config(job.repo_url);
+        outcome.reason = co_await dally::spawn_blocking(
+            [&] { return prepare_workspace(job.workspace, id, config); });
+        if (outcome.reason.empty()) co_await fetch(job, id, sink, cancel, outcome);
+        if (outcome.state == BuildState::running) {
+            sink.phase(BuildState::running);
+            co_await run_steps(job, id, sink, cancel, outcome);
+        }
+    } catch (const std::exception& e) {
+        // A job the sandbox cannot express (a relative path, a bad env entry) or an
+        // exception from the sink: the build's processes are gone (Child and BuildCgroup
+        // clean up as they unwind); report it as infrastructure.
+        outcome = ended(BuildState::error, e.what());
     }
     co_await dally::spawn_blocking([&job] { remove_tree(job.workspace); });
     co_return outcome;

@@ -127,7 +127,7 @@ class LocalExecutor : public ::testing::Test {
 
     std::unique_ptr<br::BuildExecutor> executor(bool no_sandbox = false) {
         return br::make_local_executor({.base_uid = test_base_uid,
-                                        .cgroup_name = "dally-build-test",
+                                        .cgroup_name = cgroup_name(),
                                         .kill_grace = 2s,
                                         .no_sandbox = no_sandbox});
     }
@@ -166,13 +166,21 @@ class LocalExecutor : public ::testing::Test {
         if (::geteuid() == 0) {
             EXPECT_EQ(processes_of(test_base_uid + slot), 0) << "processes left behind";
         }
-        const std::string leaf =
-            "/build-" + std::to_string(job.build_id) + "-slot-" + std::to_string(slot);
-        for (const auto& parent : br::Cgroups::detect("dally-build-test").parents()) {
+        const std::string leaf = "/" + br::Cgroups::leaf_name(job.build_id, slot);
+        for (const auto& parent : br::Cgroups::detect(cgroup_name()).parents()) {
             EXPECT_FALSE(fs::exists(parent + leaf)) << "the build's cgroup was left behind";
         }
         return outcome;
     }
+
+    void TearDown() override {
+        for (const auto& parent : br::Cgroups::detect(cgroup_name()).parents()) {
+            EXPECT_EQ(::rmdir(parent.c_str()), 0) << parent << " is not empty";
+        }
+    }
+
+    // This process's own parent group: parallel tests must not remove one another's.
+    static std::string cgroup_name() { return "dally-executor-test-" + std::to_string(::getpid()); }
 
     TempDir m_dir{"br-executor-test"};
     br::Toolchain m_tc;
@@ -403,6 +411,27 @@ TEST_F(LocalExecutor, UnreachableRepositoryIsAnInfrastructureError) {
     const auto o = build("file://" + (m_dir / "nope").string(), std::string(40, 'a'), sink, 17);
     EXPECT_EQ(o.state, BuildState::error);
     EXPECT_EQ(o.reason, "fetch failed: " + (m_dir / "nope").string() + " does not exist");
+}
+
+TEST_F(LocalExecutor, AJobItCannotRunIsAnErrorAndTouchesNothing) {
+    auto ex = executor();
+    Sink sink;
+    dally::Event cancel;
+    dally::Runtime rt;
+    br::BuildJob job{.build_id = 9100,
+                     .package = "pkg",
+                     .repo_url = "file:///nowhere",
+                     .commit = "main",
+                     .toolchain = &m_tc,
+                     .workspace = m_dir / "ws" / "x",
+                     .slot = 18};
+    EXPECT_EQ(rt.block_on(ex->run(job, sink, cancel)).state, BuildState::error);  // not a sha
+    job.commit = std::string(40, 'a');
+    job.workspace = "relative/ws";
+    const auto o = rt.block_on(ex->run(job, sink, cancel));
+    EXPECT_EQ(o.state, BuildState::error);
+    EXPECT_NE(o.reason.find("absolute"), std::string::npos) << o.reason;
+    EXPECT_TRUE(sink.phases.empty());
 }
 
 TEST_F(LocalExecutor, EnforcementSaysWhatIsInForce) {

@@ -6,6 +6,7 @@
 
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -321,13 +322,13 @@ TEST(SandboxRun, TheArgvRunsAndConfinesWrites) {
 class SandboxCgroup : public ::testing::Test {
   protected:
     void SetUp() override {
-        m_cgroups = br::Cgroups::detect("dally-build-test");
+        // A parent of this process's own: parallel tests must not remove one another's.
+        m_cgroups = br::Cgroups::detect("dally-sandbox-test-" + std::to_string(::getpid()));
         if (m_cgroups.version() == 0)
             GTEST_SKIP() << "no writable cgroup hierarchy: " << m_cgroups.note();
     }
     void TearDown() override {
-        for (const auto& p : m_cgroups.parents())
-            ::rmdir(p.c_str());  // fails while another test uses it
+        for (const auto& p : m_cgroups.parents()) EXPECT_EQ(::rmdir(p.c_str()), 0) << p;
     }
     br::BuildCgroup create(const std::string& leaf, br::CgroupLimits limits) {
         std::string error;
@@ -347,7 +348,6 @@ bool alive(pid_t pid) {
     return close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z' &&
            line[close + 2] != 'X';
 }
-
 
 TEST_F(SandboxCgroup, LimitsAreWrittenToTheGroup) {
     auto g = create("limits", {.memory_bytes = 64 << 20, .cpus = 1.5, .max_processes = 7});
@@ -437,6 +437,25 @@ TEST_F(SandboxCgroup, AStaleGroupOfTheSameNameIsReplaced) {
     ASSERT_TRUE(second.valid());
     EXPECT_TRUE(second.empty());
     EXPECT_TRUE(second.kill_and_remove());
+}
+
+TEST_F(SandboxCgroup, OrphansOfAGoneServerAreRemovedAndOursKept) {
+    const pid_t gone = ::fork();  // a pid that was a process and is no more
+    if (gone == 0) ::_exit(0);
+    ASSERT_GT(gone, 0);
+    ::waitpid(gone, nullptr, 0);
+    const std::string orphan = "build-7-slot-0-pid-" + std::to_string(gone);
+    const std::string ours = br::Cgroups::leaf_name(7, 0);
+    for (const auto& p : m_cgroups.parents()) {
+        ASSERT_EQ(::mkdir((p + "/" + orphan).c_str(), 0755), 0);
+        ASSERT_EQ(::mkdir((p + "/" + ours).c_str(), 0755), 0);
+    }
+    m_cgroups.remove_orphans();
+    for (const auto& p : m_cgroups.parents()) {
+        EXPECT_FALSE(std::filesystem::exists(p + "/" + orphan));
+        EXPECT_TRUE(std::filesystem::exists(p + "/" + ours));
+        ::rmdir((p + "/" + ours).c_str());
+    }
 }
 
 }  // namespace
