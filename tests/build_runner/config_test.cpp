@@ -171,6 +171,20 @@ TEST(ConfigJsonTest, AbsentFieldsKeepTheirValues) {
     EXPECT_TRUE(c.toolchains.empty());  // load_config detects when nothing is configured
 }
 
+TEST(ConfigJsonTest, TheShippedConfigDetectsTheInstalledCompilers) {
+    std::ifstream f(std::string(BR_SHARE_DIR) + "/build_runner.json");
+    ASSERT_TRUE(f) << "apps/build_runner/build_runner.json is missing";
+    std::string json((std::istreambuf_iterator<char>(f)), {});
+    br::Config c;
+    br::parse_config_json(json, "build_runner.json", c);
+    EXPECT_EQ(c.port, 8080);
+    EXPECT_EQ(c.limits.memory_bytes, 2ull << 30);
+    EXPECT_EQ(c.limits.wall, std::chrono::seconds(1200));
+    bool gcc = false;
+    for (const br::Toolchain& t : c.toolchains) gcc = gcc || t.kind == "gcc";
+    EXPECT_TRUE(gcc) << "gcc is installed here (scripts/install-deps.sh) and must be detected";
+}
+
 struct BadConfig {
     std::string json;
     std::string field;    // "" for the document as a whole
