@@ -407,8 +407,9 @@
     cell.querySelector('.cell-state').textContent = label;
     cell.querySelector('.cell-meta').textContent = '#' + b.id + (timeText(b) ? ' \u00b7 ' + timeText(b) : '');
     // "cancelled" as the reason of a cancelled build says nothing new.
-    cell.querySelector('.cell-reason').textContent = b.reason === b.state ? '' : str(b.reason);
-    open.setAttribute('aria-label', str(b.toolchain) + ': ' + label + (b.reason ? ', ' + str(b.reason) : '') +
+    const reason = b.reason === b.state ? '' : str(b.reason);
+    cell.querySelector('.cell-reason').textContent = reason;
+    open.setAttribute('aria-label', str(b.toolchain) + ': ' + label + (reason ? ', ' + reason : '') +
       '. Show the log of build ' + b.id);
     const action = cell.querySelector('.cell-action');
     const kind = isUnfinished(b) ? 'cancel' : 'retry';
@@ -458,6 +459,14 @@
     logView.onBuild(b);
   }
 
+  // A build from an HTTP answer: the socket may already have told of a later state (a retry
+  // that failed fast can finish before its POST is answered).
+  function applyAnswer(b) {
+    const old = b && state.builds.get(b.id);
+    if (old && progress(old) > progress(b)) return;
+    applyBuild(b);
+  }
+
   // POST /api/builds/{id}/cancel|retry. Resolves with the new Build of a retry, else null.
   async function buildAction(kind, id, button) {
     if (kind !== 'cancel' && kind !== 'retry') return null;
@@ -475,7 +484,7 @@
     if (r.status === 409) {
       notice(`Build #${id}: ${errorText(r)}`, true);
       const fresh = await request('GET', '/api/builds/' + id);
-      if (fresh.status === 200) applyBuild(fresh.body);
+      if (fresh.status === 200) applyAnswer(fresh.body);
       return null;
     }
     if (r.status !== 200 && r.status !== 202) {
@@ -484,7 +493,7 @@
     }
     notice(kind === 'cancel' ? `Cancelling build #${id}.` : `Build #${id} retried as #${r.body && r.body.id}.`);
     // A cancel answers 200 with the build (it was queued) or 202 {cancelling}; a retry the new build.
-    if (r.body && typeof r.body.state === 'string') applyBuild(r.body);
+    if (r.body && typeof r.body.state === 'string') applyAnswer(r.body);
     return kind === 'retry' && r.body && typeof r.body.id === 'number' ? r.body : null;
   }
 

@@ -103,6 +103,5 @@ window.BrEvents = function createEventSocket(opts) {
       ws.send(JSON.stringify(msg));
       return true;
     },
-    isOpen: () => ws !== null && ws.readyState === WebSocket.OPEN,
   };
 };

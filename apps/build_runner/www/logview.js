@@ -9,6 +9,7 @@
 // (the new build of a retry), cellButton(id) -> the cell's button or null.
 window.BrLogView = function createLogView(deps) {
   const MAX_CHARS = 4 << 20;         // log text kept in the page; older text is dropped
+  const REPLAY_BYTES = 256 << 10;    // the most a subscription replays (docs/build-runner-api.md)
   const UNFINISHED = new Set(['queued', 'fetching', 'running']);
   // Terminal colour codes (compilers print them under some settings) would show as junk.
   const ANSI_RE = /\x1b\[[0-9;?]*[ -/]*[@-~]/g;
@@ -16,7 +17,7 @@ window.BrLogView = function createLogView(deps) {
   const $ = (id) => document.getElementById(id);
   const ui = {
     view: $('log-view'), title: $('log-title'), state: $('log-state'), detail: $('log-detail'),
-    source: $('log-source'), cancel: $('log-cancel'), retry: $('log-retry'), close: $('log-close'), message: $('log-message'),
+    raw: $('log-raw'), source: $('log-source'), cancel: $('log-cancel'), retry: $('log-retry'), close: $('log-close'), message: $('log-message'),
     output: $('log-output'), follow: $('log-follow'),
   };
   const state = {
@@ -68,6 +69,7 @@ window.BrLogView = function createLogView(deps) {
   function render() {
     const b = deps.build(state.id);
     ui.view.dataset.buildId = String(state.id);
+    ui.raw.href = `/api/builds/${state.id}/log?follow=0`;
     if (!b) {
       ui.title.textContent = 'Build #' + state.id;
       ui.state.textContent = '';
@@ -128,7 +130,8 @@ window.BrLogView = function createLogView(deps) {
       clear();
       const b = deps.build(state.id);
       // The replay is at most the last 256 KiB; say so when the log is longer.
-      if (b && b.log_bytes > msg.data.length + 16) ui.output.dataset.trimmed = 'true';
+      const bytes = new TextEncoder().encode(msg.data).length;
+      if (b && b.log_bytes > bytes && bytes >= REPLAY_BYTES - 4096) ui.output.dataset.trimmed = 'true';
       ui.output.dataset.status = 'live';
       append(msg.data);
       scrollToEnd();
