@@ -83,6 +83,9 @@ struct LocalExecutorOptions {
     std::string cgroup_name = "dally-build";
     // Cancel: SIGTERM, then SIGKILL after this.
     std::chrono::milliseconds kill_grace{5'000};
+    // Where resolve_commit makes its short-lived git home (br-resolve-*). The server uses
+    // data_dir/work, which it empties at start, so a kill -9 leaves nothing behind for long.
+    std::filesystem::path scratch_dir = "/tmp";
     // Run without bubblewrap (tests of the code around it, and the sandbox-overhead
     // benchmark's baseline). Never the default.
     bool no_sandbox = false;

@@ -511,8 +511,10 @@ dally::Task<Resolved> resolve_commit(const LocalExecutorOptions& options, std::s
     if (is_full_sha(ref)) co_return Resolved{ref, {}};
     const LocalExecutorOptions opts = options;  // the caller's may not outlive the first suspension
     const SandboxUser id = identity_for(opts, slot);
-    char tmpl[] = "/tmp/br-resolve-XXXXXX";
-    if (::mkdtemp(tmpl) == nullptr) co_return Resolved{{}, "mkdtemp failed in /tmp"};
+    std::string tmpl = (opts.scratch_dir / "br-resolve-XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) == nullptr) {
+        co_return Resolved{{}, "cannot make a directory in " + opts.scratch_dir.string() + ": " + std::strerror(errno)};
+    }
     const fs::path home = tmpl;
     std::string error = co_await dally::spawn_blocking([&] {
         remove_tree(home);

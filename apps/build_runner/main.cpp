@@ -62,6 +62,8 @@ int serve(int argc, char** argv) {
     std::unique_ptr<br::Store> store;
     std::unique_ptr<br::BuildExecutor> executor;
     br::LocalExecutorOptions exec_options{.no_sandbox = config.no_sandbox};
+    exec_options.scratch_dir = std::filesystem::absolute(config.data_dir / "work");
+    std::filesystem::create_directories(exec_options.scratch_dir, mkdir_error);
     try {
         store = std::make_unique<br::Store>(config.data_dir / "build_runner.db",
                                             br::StoreOptions{.sync_full = config.sync_full});
