@@ -66,7 +66,7 @@ CREATE INDEX builds_by_state ON builds (state);  -- count_by_state scans only th
 CREATE INDEX builds_queue ON builds (priority DESC, created_ms, id)
     WHERE state IN ('queued', 'fetching', 'running');
 CREATE INDEX builds_cache ON builds (repo_url, commit_sha, toolchain, steps_hash, finished_ms)
-    WHERE state IN ('passed', 'failed', 'timed_out');
+    WHERE state IN ('passed', 'failed');
 CREATE INDEX builds_dedupe ON builds (repo_url, ref, toolchain, steps_hash, id)
     WHERE state IN ('queued', 'fetching', 'running') AND duplicate_of IS NULL;
 CREATE INDEX builds_waiting ON builds (duplicate_of, id)
@@ -340,7 +340,7 @@ std::optional<BuildRecord> Store::find_cached(const std::string& repo_url,
     return guarded([&] {
         auto s = m_db->stmt(build_query(R"sql(
             WHERE b.repo_url = ? AND b.commit_sha = ? AND b.toolchain = ? AND b.steps_hash = ?
-              AND b.state IN ('passed', 'failed', 'timed_out')
+              AND b.state IN ('passed', 'failed')
             ORDER BY b.finished_ms DESC, b.id DESC LIMIT 1)sql"));
         s.bind(repo_url, commit, toolchain, steps_hash);
         return first_build(s);

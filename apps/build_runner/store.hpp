@@ -71,8 +71,9 @@ public:
     // Builds in queued, fetching or running state (recovery and the scheduler's queue),
     // in queue order: priority desc, created_ms, id.
     std::vector<BuildRecord> unfinished_builds();
-    // The newest finished build with the same key whose state is passed or failed (or
-    // timed_out), not itself cached: what a new identical build reuses.
+    // The newest finished build with the same key whose state is passed or failed (not
+    // timed_out: the next try may be on a quieter machine), not itself cached: what a new
+    // identical build reuses.
     std::optional<BuildRecord> find_cached(const std::string& repo_url, const std::string& commit,
                                            const std::string& toolchain, const std::string& steps_hash);
     // An unfinished build with the same (repo_url, ref, toolchain, steps_hash) that is not
