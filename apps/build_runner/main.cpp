@@ -46,6 +46,9 @@ int serve(int argc, char** argv) {
         std::fprintf(stderr, "build_runner: %s\n", e.what());
         return 2;
     }
+    // Workspaces are bind-mounted into the sandbox by path, and the server's cwd is not the
+    // sandbox's: everything below the data directory is addressed absolutely.
+    config.data_dir = std::filesystem::absolute(config.data_dir);
     std::error_code mkdir_error;
     std::filesystem::create_directories(config.data_dir, mkdir_error);
     if (mkdir_error) {

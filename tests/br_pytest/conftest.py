@@ -149,7 +149,8 @@ class BrServer:
     def start(self):
         argv = self.argv()
         with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+            # In the test's own directory: a relative --data-dir lands there.
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=self.logdir)
         deadline = time.monotonic() + timeout(30)
         while True:
             with open(self.out_path, "rb") as f:

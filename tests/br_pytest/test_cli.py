@@ -71,3 +71,12 @@ def test_usage_errors_and_unreachable_or_refused_server(br):
     env = dict(os.environ, BUILD_RUNNER_URL="http://127.0.0.1:1", BUILD_RUNNER_TOKEN=TOKEN)
     p = subprocess.run([server_path(), "status"], env=env, capture_output=True, text=True, timeout=timeout(30))
     assert p.returncode == 3 and "cannot reach" in p.stderr, p.stderr
+
+
+def test_the_readme_demo_submits_the_samples_with_the_expected_outcomes(start_br):
+    br = start_br(data_dir="br-data")  # the default, relative, as in the README's demo
+    env = dict(os.environ, BUILD_RUNNER=server_path(), BUILD_RUNNER_URL=br.url, BUILD_RUNNER_TOKEN=TOKEN)
+    demo = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "build-runner-demo.sh")
+    p = subprocess.run([demo], env=env, capture_output=True, text=True, timeout=timeout(300))
+    assert p.returncode == 0, (p.stdout[-3000:], p.stderr[-2000:])
+    assert "hello          passed  (expected)" in p.stdout, p.stdout[-2000:]

@@ -180,3 +180,11 @@ def test_sigterm_puts_running_builds_back(start_br):
     br2 = start_br("--concurrency", "1", data_dir=br.data_dir)
     assert br2.build(bid)["state"] in ("queued", "fetching", "running")
     br2.json("POST", f"/api/builds/{bid}/cancel")
+
+
+def test_a_relative_data_dir_works(start_br):
+    # The default (`br-data`) is relative; workspaces must still be found by the sandbox.
+    br = start_br(data_dir="rel-data")
+    bid = br.submit("hello", br.repo("hello", HELLO), toolchains=first_tc(br))["build_ids"][0]
+    b = br.wait(bid)
+    assert b["state"] == "passed", (b, br.log(bid))
