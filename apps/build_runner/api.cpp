@@ -122,6 +122,15 @@ std::variant<Submission, Response> parse_submission(Request& req) {
     return s;
 }
 
+// Removes a hub subscription when a stream or socket ends (id 0: none was made).
+struct Unsubscribe {
+    EventHub* hub;
+    std::uint64_t id;
+    ~Unsubscribe() {
+        if (id != 0) hub->remove(id);
+    }
+};
+
 std::string metric_line(std::string_view name, std::string_view labels, std::uint64_t v) {
     return labels.empty() ? fmt::format("{} {}\n", name, v) : fmt::format("{}{{{}}} {}\n", name, labels, v);
 }
@@ -194,13 +203,9 @@ void Api::add_routes(web::Router& router) {
             std::string body = "{\"packages\":[";
             bool first = true;
             for (const PackageRecord& p : m_runner.store().packages(limit, offset)) {
-                std::vector<BuildRecord> builds = m_runner.store().builds_of(p.id);
-                for (BuildRecord& b : builds) {
-                    if (auto live = m_runner.build(b.id); live && m_runner.is_active(b.id)) b = *live;
-                }
                 if (!first) body += ',';
                 first = false;
-                body += package_json(p, builds);
+                body += package_json(p, m_runner.builds_of(p.id));
             }
             body += "]}";
             return Response::json(200, std::move(body));
@@ -215,11 +220,7 @@ void Api::add_routes(web::Router& router) {
         auto work = [this, id = *id] {
             auto p = m_runner.store().package(id);
             if (!p) throw RequestError(404, fmt::format("no package {}", id));
-            std::vector<BuildRecord> builds = m_runner.store().builds_of(id);
-            for (BuildRecord& b : builds) {
-                if (m_runner.is_active(b.id)) b = *m_runner.build(b.id);
-            }
-            return Response::json(200, package_json(*p, builds));
+            return Response::json(200, package_json(*p, m_runner.builds_of(id)));
         };
         co_return co_await on_runner(rt(), work);
     });
@@ -308,27 +309,7 @@ void Api::add_routes(web::Router& router) {
         if (file.size() < 5 || file.substr(file.size() - 4) != ".svg") co_return Response::error(404, "badges are /badge/<package>.svg");
         std::string name(file.substr(0, file.size() - 4));
         auto work = [this, name] {
-            std::string status = "unknown";
-            auto pkgs = m_runner.store().packages_named(name, 1);
-            if (!pkgs.empty()) {
-                bool failing = false;
-                bool running = false;
-                for (const BuildRecord& stored : m_runner.store().builds_of(pkgs[0].id)) {
-                    BuildRecord b = m_runner.is_active(stored.id) ? *m_runner.build(stored.id) : stored;
-                    if (!is_terminal(b.state)) {
-                        running = true;
-                    } else if (b.state == BuildState::cached) {
-                        // A cached build passed if the build it reused did.
-                        if (b.cached_from) {
-                            auto from = m_runner.store().build(*b.cached_from);
-                            if (!from || from->state != BuildState::passed) failing = true;
-                        }
-                    } else if (b.state != BuildState::passed) {
-                        failing = true;
-                    }
-                }
-                status = running ? "running" : failing ? "failing" : "passing";
-            }
+            std::string status = m_runner.badge_status(name);
             return Response::text(200, badge_svg(status), "image/svg+xml").header("Cache-Control", "no-cache");
         };
         co_return co_await on_runner(rt(), work);
@@ -407,16 +388,15 @@ dally::Task<Response> Api::Impl::log_stream(Api& api, std::int64_t id, bool foll
         start->head = read_tail(api.m_runner.log_path(id), std::size_t(1) << 30);
         start->active = follow && api.m_runner.is_active(id);
         if (start->active) {
-            // An empty string marks the end (the build finished). A reader that falls 4096
-            // pieces behind is cut off (the sink refuses), and its stream ends.
+            // The channel closes when the build finishes. A reader that falls 4096 pieces
+            // behind is cut off (the sink refuses), and its stream ends.
             auto ch = std::make_shared<dally::Channel<std::string>>(4096);
             start->live = ch;
             start->sub = api.m_hub.add(
                 [ch, id](const EventHub::Delivery& d) {
                     if (d.build_id != id) return true;
-                    if (d.is_log) return d.raw.empty() || ch->try_send(std::string(d.raw)).ok();
-                    if (d.finished) {
-                        (void)ch->try_send(std::string());
+                    if (d.type == "log") return ch->try_send(std::string(d.raw)).ok();
+                    if (d.type == "finished") {
                         ch->close();
                         return false;
                     }
@@ -432,16 +412,12 @@ dally::Task<Response> Api::Impl::log_stream(Api& api, std::int64_t id, bool foll
     if (!start->active) co_return Response::text(200, std::move(start->head));
     EventHub* hub = &api.m_hub;
     co_return Response::stream("text/plain; charset=utf-8", [start, hub](web::BodyWriter& out) -> dally::Task<void> {
-        struct Unsub {
-            EventHub* hub;
-            std::uint64_t id;
-            ~Unsub() { hub->remove(id); }
-        } unsub{hub, start->sub};
+        Unsubscribe unsub{hub, start->sub};
         if (!start->head.empty() && !(co_await out.write(start->head))) co_return;
         start->head = std::string();
         for (;;) {
             auto piece = co_await start->live->recv();
-            if (!piece || piece->empty()) co_return;
+            if (!piece) co_return;
             if (!(co_await out.write(*piece))) co_return;
         }
     });
@@ -450,31 +426,33 @@ dally::Task<Response> Api::Impl::log_stream(Api& api, std::int64_t id, bool foll
 // GET /api/events/stream?package=ID: the package's messages as Server-Sent Events, until
 // every build of it has finished.
 dally::Task<Response> Api::Impl::event_stream(Api& api, std::int64_t package_id) {
+    struct Item {
+        std::string type;
+        std::string json;
+        std::int64_t build_id = 0;
+    };
     struct Start {
         std::set<std::int64_t> unfinished;
         std::string snapshot;  // the package as it is now
         std::uint64_t sub = 0;
-        std::shared_ptr<dally::Channel<std::string>> live;
+        std::shared_ptr<dally::Channel<Item>> live;
     };
     auto start = std::make_shared<Start>();
-    auto ch = std::make_shared<dally::Channel<std::string>>(8192);
+    auto ch = std::make_shared<dally::Channel<Item>>(8192);
     start->live = ch;
     auto work = [&api, package_id, start, ch] {
         auto p = api.m_runner.store().package(package_id);
         if (!p) throw RequestError(404, fmt::format("no package {}", package_id));
-        std::vector<BuildRecord> builds = api.m_runner.store().builds_of(package_id);
-        for (BuildRecord& b : builds) {
-            if (api.m_runner.is_active(b.id)) {
-                b = *api.m_runner.build(b.id);
-                start->unfinished.insert(b.id);
-            }
+        std::vector<BuildRecord> builds = api.m_runner.builds_of(package_id);
+        for (const BuildRecord& b : builds) {
+            if (!is_terminal(b.state)) start->unfinished.insert(b.id);
         }
         start->snapshot = package_event(*p, builds);
         if (!start->unfinished.empty()) {
             start->sub = api.m_hub.add(
                 [ch](const EventHub::Delivery& d) {
                     if (d.build_id == 0) return true;  // the package's own `submitted`: already in the snapshot
-                    return ch->try_send(d.json).ok();
+                    return ch->try_send(Item{std::string(d.type), d.json, d.build_id}).ok();
                 },
                 EventHub::Filter{.all_events = false, .package_id = package_id, .package_logs = true});
         }
@@ -484,29 +462,13 @@ dally::Task<Response> Api::Impl::event_stream(Api& api, std::int64_t package_id)
     if (start->snapshot.empty()) co_return err;
     EventHub* hub = &api.m_hub;
     co_return Response::events([start, hub](web::EventStream& out) -> dally::Task<void> {
-        struct Unsub {
-            EventHub* hub;
-            std::uint64_t id;
-            ~Unsub() {
-                if (id) hub->remove(id);
-            }
-        } unsub{hub, start->sub};
+        Unsubscribe unsub{hub, start->sub};
         if (!(co_await out.send(start->snapshot, "submitted"))) co_return;
         while (!start->unfinished.empty()) {
-            auto msg = co_await start->live->recv();
-            if (!msg) co_return;
-            // The type is the message's first field: {"type":"<type>",...}
-            std::string_view m = *msg;
-            std::string_view type = m.substr(9, m.find('"', 9) - 9);
-            if (type == "finished") {
-                simdjson::dom::parser parser;
-                simdjson::dom::element root;
-                std::int64_t id = 0;
-                if (!parser.parse(m.data(), m.size()).get(root) && !root["build"]["id"].get_int64().get(id)) {
-                    start->unfinished.erase(id);
-                }
-            }
-            if (!(co_await out.send(m, type))) co_return;
+            auto item = co_await start->live->recv();
+            if (!item) co_return;
+            if (item->type == "finished") start->unfinished.erase(item->build_id);
+            if (!(co_await out.send(item->json, item->type))) co_return;
         }
     });
 }
@@ -515,11 +477,7 @@ dally::Task<Response> Api::Impl::event_stream(Api& api, std::int64_t package_id)
 dally::Task<void> Api::Impl::websocket(Api& api, std::shared_ptr<web::WebSocket> ws) {
     std::uint64_t sub = api.m_hub.add([ws](const EventHub::Delivery& d) { return ws->send_text(d.json); },
                                       EventHub::Filter{});
-    struct Unsub {
-        EventHub* hub;
-        std::uint64_t id;
-        ~Unsub() { hub->remove(id); }
-    } unsub{&api.m_hub, sub};
+    Unsubscribe unsub{&api.m_hub, sub};
     simdjson::dom::parser parser;
     for (;;) {
         auto msg = co_await ws->receive();

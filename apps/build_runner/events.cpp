@@ -33,9 +33,10 @@ void EventHub::unsubscribe_log(std::uint64_t id, std::int64_t build_id) {
     if (auto it = m_subs.find(id); it != m_subs.end()) it->second.log_builds.erase(build_id);
 }
 
-void EventHub::publish(std::int64_t package_id, std::int64_t build_id, bool finished, const std::string& json) {
+void EventHub::publish(std::int64_t package_id, std::int64_t build_id, std::string_view type,
+                       const std::string& json) {
     std::lock_guard lock(m_mutex);
-    Delivery d{json, build_id, false, finished, {}};
+    Delivery d{json, build_id, type, {}};
     for (auto it = m_subs.begin(); it != m_subs.end();) {
         const Filter& f = it->second.filter;
         bool wanted = f.all_events || (f.package_id != 0 && f.package_id == package_id);
@@ -65,7 +66,7 @@ void EventHub::publish_log(std::int64_t package_id, std::int64_t build_id, std::
                       (s.filter.package_logs && s.filter.package_id == package_id);
         if (wanted) {
             if (message.empty()) message = log_message(build_id, data);
-            if (!s.sink(Delivery{message, build_id, true, false, data})) {
+            if (!s.sink(Delivery{message, build_id, "log", data})) {
                 it = m_subs.erase(it);
                 continue;
             }

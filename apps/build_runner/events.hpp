@@ -17,13 +17,13 @@ namespace br {
 
 class EventHub {
 public:
-    // What a subscriber receives: the JSON message, and for log pieces the raw bytes.
+    // What a subscriber receives: the JSON message, its type ("submitted", "queued",
+    // "started", "state", "finished", "log"), and for log pieces the raw bytes.
     struct Delivery {
         const std::string& json;
-        std::int64_t build_id;
-        bool is_log;
-        bool finished;         // a `finished` message
-        std::string_view raw;  // log pieces: the output itself
+        std::int64_t build_id;  // 0 for the package's own `submitted`
+        std::string_view type;
+        std::string_view raw;   // log pieces: the output itself
     };
     // Returns false when the subscriber is gone (it is then removed).
     using Sink = std::function<bool(const Delivery&)>;
@@ -40,9 +40,9 @@ public:
     void subscribe_log(std::uint64_t id, std::int64_t build_id);
     void unsubscribe_log(std::uint64_t id, std::int64_t build_id);
 
-    // A message (`json` is all of it) about build `build_id` (0: the package) of
-    // `package_id`; `finished` for the `finished` message.
-    void publish(std::int64_t package_id, std::int64_t build_id, bool finished, const std::string& json);
+    // A message of `type` (`json` is all of it) about build `build_id` (0: the package) of
+    // `package_id`.
+    void publish(std::int64_t package_id, std::int64_t build_id, std::string_view type, const std::string& json);
     // A log piece of `build_id`; the message is built only if someone wants it.
     void publish_log(std::int64_t package_id, std::int64_t build_id, std::string_view data);
     bool wants_log(std::int64_t package_id, std::int64_t build_id) const;

@@ -89,6 +89,10 @@ std::filesystem::path Runner::log_path(std::int64_t build_id) const {
 
 void Runner::record(BuildRecord& b) { m_store.update_build(b); }
 
+void Runner::publish(std::string_view type, const BuildRecord& b) {
+    m_hub.publish(b.package_id, b.id, type, build_event(type, b));
+}
+
 // ---- start and stop -------------------------------------------------------------------
 
 void Runner::start() {
@@ -189,9 +193,9 @@ PackageRecord Runner::submit(const Submission& s, std::vector<BuildRecord>& buil
         m_active.emplace(id, std::move(a));
         builds_out.push_back(*b);
     }
-    m_hub.publish(pkg.id, 0, false, package_event(pkg, builds_out));
+    m_hub.publish(pkg.id, 0, "submitted", package_event(pkg, builds_out));
     for (const BuildRecord& b : builds_out) {
-        m_hub.publish(pkg.id, b.id, false, build_event("queued", b));
+        publish("queued", b);
         if (!b.duplicate_of) enqueue(b);
     }
     pump();
@@ -240,7 +244,7 @@ BuildRecord Runner::retry(std::int64_t build_id) {
     a->tc = tc;
     a->rec = *b;
     m_active.emplace(id, std::move(a));
-    m_hub.publish(b->package_id, b->id, false, build_event("queued", *b));
+    publish("queued", *b);
     enqueue(*b);
     pump();
     return m_active.count(id) ? m_active.at(id)->rec : *m_store.build(id);
@@ -251,6 +255,33 @@ BuildRecord Runner::retry(std::int64_t build_id) {
 std::optional<BuildRecord> Runner::build(std::int64_t id) {
     if (auto it = m_active.find(id); it != m_active.end()) return it->second->rec;
     return m_store.build(id);
+}
+
+std::vector<BuildRecord> Runner::builds_of(std::int64_t package_id) {
+    std::vector<BuildRecord> builds = m_store.builds_of(package_id);
+    for (BuildRecord& b : builds) {
+        if (auto it = m_active.find(b.id); it != m_active.end()) b = it->second->rec;
+    }
+    return builds;
+}
+
+std::string Runner::badge_status(const std::string& package_name) {
+    auto pkgs = m_store.packages_named(package_name, 1);
+    if (pkgs.empty()) return "unknown";
+    bool failing = false;
+    for (const BuildRecord& b : builds_of(pkgs[0].id)) {
+        if (!is_terminal(b.state)) return "running";
+        if (b.state == BuildState::cached) {
+            // A cached build passed if the build it reused did.
+            if (b.cached_from) {
+                auto from = m_store.build(*b.cached_from);
+                failing = failing || !from || from->state != BuildState::passed;
+            }
+        } else {
+            failing = failing || b.state != BuildState::passed;
+        }
+    }
+    return failing ? "failing" : "passing";
 }
 
 std::vector<BuildRecord> Runner::queued() const {
@@ -321,7 +352,7 @@ void Runner::pump() {
         a.rec.started_ms = now_ms();
         a.rec.finished_ms = 0;
         a.rec.not_before_ms = 0;
-        m_hub.publish(a.rec.package_id, a.rec.id, false, build_event("started", a.rec));
+        publish("started", a.rec);
         m_tasks.spawn(run_build(id, a.slot));
     }
 }
@@ -383,7 +414,7 @@ dally::Task<void> Runner::run_build(std::int64_t id, unsigned slot) {
                 if (s == a.rec.state) return;
                 a.rec.state = s;
                 record(a.rec);
-                m_hub.publish(a.rec.package_id, a.rec.id, false, build_event("state", a.rec));
+                publish("state", a.rec);
             },
             [this, &a](std::string_view bytes) { append_log(a, bytes); });
         BuildOutcome out = co_await m_executor.run(job, sink, a.cancel);
@@ -445,7 +476,7 @@ void Runner::infra_error(Active& a, const std::string& message) {
     record(a.rec);
     close_log(a);
     release_slot(a);
-    m_hub.publish(a.rec.package_id, a.rec.id, false, build_event("queued", a.rec));
+    publish("queued", a.rec);
     enqueue(a.rec);
     pump();
 }
@@ -463,7 +494,7 @@ void Runner::finish(Active& a, BuildState state) {
     ++m_finished[static_cast<int>(state)];
     BuildRecord done = a.rec;
     m_active.erase(done.id);  // `a` is gone from here on
-    m_hub.publish(done.package_id, done.id, true, build_event("finished", done));
+    publish("finished", done);
     settle_duplicates(done);
     pump();
 }

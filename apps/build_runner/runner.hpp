@@ -93,6 +93,11 @@ public:
 
     // Reads (straight from the store; unfinished builds from memory, which is fresher).
     std::optional<BuildRecord> build(std::int64_t id);
+    // A package's builds, the unfinished ones as they are now.
+    std::vector<BuildRecord> builds_of(std::int64_t package_id);
+    // The badge of the newest package with this name: "passing" (every build passed, or
+    // reused a pass), "failing", "running" (some unfinished) or "unknown" (no such package).
+    std::string badge_status(const std::string& package_name);
     std::vector<BuildRecord> queued() const;   // queue order
     std::vector<BuildRecord> running() const;  // start order
     const std::vector<Toolchain>& toolchains() const noexcept { return m_toolchains; }
@@ -119,6 +124,8 @@ private:
     void release_slot(Active& a);
     void settle_duplicates(const BuildRecord& original);
     void record(BuildRecord& b);  // store + memory
+    // Tells the hub: {"type": type, "build": b}.
+    void publish(std::string_view type, const BuildRecord& b);
     void open_log(Active& a, bool fresh);
     void append_log(Active& a, std::string_view bytes);
     void close_log(Active& a);

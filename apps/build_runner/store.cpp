@@ -198,17 +198,10 @@ Store::Store(const std::filesystem::path& file, StoreOptions options)
     guarded([&] {
         // Per connection, so set on every open; the wrapper's WAL default is NORMAL.
         m_db->exec(options.sync_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
-        const int version = m_db->user_version();
-        if (version > schema_version) {
+        if (const int version = m_db->migrate(migrations); version > schema_version) {
             throw StoreError("store: " + file.string() + " has schema version " +
                              std::to_string(version) + ", newer than this program's " +
                              std::to_string(schema_version) + "; use a newer build_runner");
-        }
-        for (int v = version; v < schema_version; ++v) {
-            auto tx = m_db->transaction();
-            m_db->exec(migrations[static_cast<std::size_t>(v)]);
-            m_db->set_user_version(v + 1);
-            tx.commit();
         }
     });
 }

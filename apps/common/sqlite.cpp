@@ -121,6 +121,17 @@ void Database::set_user_version(int version) {
     exec("PRAGMA user_version = " + std::to_string(version));
 }
 
+int Database::migrate(std::span<const std::string_view> migrations) {
+    const int found = user_version();
+    for (int v = found; v < static_cast<int>(migrations.size()); ++v) {
+        auto tx = transaction();
+        exec(migrations[static_cast<std::size_t>(v)]);
+        set_user_version(v + 1);
+        tx.commit();
+    }
+    return found;
+}
+
 std::int64_t Database::last_insert_rowid() const noexcept {
     return sqlite3_last_insert_rowid(m_db);
 }

@@ -168,6 +168,12 @@ class Database {
 
     int user_version();
     void set_user_version(int version);
+    // Brings the schema to version migrations.size(): from the file's user_version v, runs
+    // migrations[v], migrations[v + 1], ..., each in its own transaction that also sets the
+    // new user_version. Returns the version the file had. A file whose version is newer than
+    // migrations.size() is left untouched: the caller refuses it (it knows what to call
+    // itself in the message).
+    int migrate(std::span<const std::string_view> migrations);
     // Of this connection's most recent successful INSERT; 0 if none.
     std::int64_t last_insert_rowid() const noexcept;
     // Rows changed by this connection's most recent INSERT, UPDATE or DELETE.

@@ -108,17 +108,10 @@ sqlite::Database open_database(const std::filesystem::path& file) {
 
 Store::Store(const std::filesystem::path& file) : m_db(open_database(file)) {
     guarded([&] {
-        const int version = m_db.user_version();
-        if (version > current_schema_version()) {
+        if (const int version = m_db.migrate(migrations); version > current_schema_version()) {
             throw StoreError("store: " + file.string() + " has schema version " +
                              std::to_string(version) + ", newer than this program's " +
                              std::to_string(current_schema_version()) + "; use a newer mud_server");
-        }
-        for (int v = version; v < current_schema_version(); ++v) {
-            auto tx = m_db.transaction();
-            m_db.exec(migrations[static_cast<std::size_t>(v)]);
-            m_db.set_user_version(v + 1);
-            tx.commit();
         }
     });
 }

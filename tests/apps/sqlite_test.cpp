@@ -340,6 +340,23 @@ TEST_F(SqliteTest, UserVersionStartsAtZeroAndPersists) {
     EXPECT_EQ(db.user_version(), 7);
 }
 
+TEST_F(SqliteTest, MigrateRunsEachMissingVersionOnceAndLeavesNewerFilesAlone) {
+    constexpr std::array<std::string_view, 2> v2 = {"CREATE TABLE a (x INTEGER)", "CREATE TABLE b (y INTEGER)"};
+    {
+        sqlite::Database db(m_file);
+        EXPECT_EQ(db.migrate(std::span(v2).first(1)), 0);
+        EXPECT_EQ(db.user_version(), 1);
+        EXPECT_EQ(db.migrate(v2), 1);  // only the second script runs: a second CREATE a would throw
+        EXPECT_EQ(db.user_version(), 2);
+        EXPECT_EQ(db.migrate(v2), 2);
+        db.set_user_version(5);
+    }
+    sqlite::Database db(m_file);
+    EXPECT_EQ(db.migrate(v2), 5);  // newer than the program: untouched
+    EXPECT_EQ(db.user_version(), 5);
+    EXPECT_EQ(db.stmt("SELECT count(*) FROM sqlite_schema WHERE type = 'table'").fetch_one<int>(), 2);
+}
+
 TEST_F(SqliteTest, WalModeIsOnByDefault) {
     sqlite::Database db(m_file);
     EXPECT_EQ(db.stmt("PRAGMA journal_mode").fetch_one<std::string>(), "wal");

@@ -82,10 +82,7 @@ struct Fixture {
     explicit Fixture(unsigned concurrency = 1, std::vector<br::Toolchain> tcs = {toolchain("tc-a")}) {
         hub.add(
             [this](const br::EventHub::Delivery& d) {
-                if (!d.is_log) {
-                    auto p = d.json.find("\"type\":\"") + 8;
-                    events.push_back(d.json.substr(p, d.json.find('"', p) - p));
-                }
+                if (d.type != "log") events.push_back(std::string(d.type));
                 return true;
             },
             {});
