@@ -326,6 +326,36 @@ Result<void> Child::kill(int sig) noexcept {
     return errno_code(errno);
 }
 
+pid_t Child::detach() noexcept {
+    if (m_pid <= 0 || m_reaped) return -1;
+    const pid_t pid = m_pid;
+    detail::close_fd(std::exchange(m_pidfd, -1));
+    m_pid = -1;
+    return pid;
+}
+
+ExitAwaitable::ExitAwaitable(ExitAwaitable&& o) noexcept
+    : detail::OpAwaitable(o), open_error(o.open_error) {
+    o.op.fd = -1;
+}
+
+ExitAwaitable::~ExitAwaitable() { detail::close_fd(std::exchange(op.fd, -1)); }
+
+Result<void> ExitAwaitable::await_resume() const noexcept {
+    if (open_error != 0) return errno_code(open_error);
+    return detail::void_result(op);
+}
+
+ExitAwaitable wait_for_exit(pid_t pid) noexcept {
+    ExitAwaitable a;
+    a.what = "wait_for_exit";
+    a.op.code = detail::OpCode::poll;
+    a.op.op_flags = POLLIN;
+    a.op.fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+    if (a.op.fd < 0) a.open_error = errno;
+    return a;
+}
+
 WaitAwaitable Child::wait() noexcept {
     WaitAwaitable a;
     a.what = "Child::wait";

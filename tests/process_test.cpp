@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -420,6 +421,61 @@ TEST(Process, DroppingAnUnwaitedChildKillsAndReapsIt) {
         EXPECT_NE(proc_state(pid), 0);
     }
     EXPECT_EQ(proc_state(pid), 0);
+}
+
+// Awaits wait_for_exit(pid), at most `limit`.
+Task<dally::Result<void>> exit_of(pid_t pid, std::chrono::milliseconds limit) {
+    co_return co_await dally::timeout(limit, dally::wait_for_exit(pid));
+}
+
+TEST(Process, ADetachedChildOutlivesItsObjectAndWaitForExitSeesItEnd) {
+    Runtime rt;
+    pid_t pid = -1;
+    {
+        auto child = dally::spawn_process({.argv = {"sleep", "0.3"}}).value();
+        pid = child.detach();
+        EXPECT_EQ(child.detach(), -1) << "a second detach has nothing to give up";
+    }
+    ASSERT_GT(pid, 0);
+    EXPECT_NE(proc_state(pid), 0) << "the destructor killed a detached child";
+    const auto start = std::chrono::steady_clock::now();
+    auto r = rt.block_on(exit_of(pid, 10s));
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_GE(ms_since(start), 150) << "returned before the child ended";
+    EXPECT_EQ(proc_state(pid), 'Z') << "wait_for_exit must not reap";
+    int status = 0;
+    EXPECT_EQ(::waitpid(pid, &status, 0), pid);
+}
+
+TEST(Process, WaitForExitOfAProcessThatIsNotAChild) {
+    Runtime rt;
+    // A grandchild: the shell prints the pid of a background sleep and exits.
+    auto [out, st] = rt.block_on(run({.argv = {"sh", "-c", "sleep 0.5 >/dev/null & echo $!"}}));
+    ASSERT_TRUE(st.ok());
+    const pid_t pid = std::stoi(out);
+    EXPECT_NE(proc_state(pid), 0);
+    auto r = rt.block_on(exit_of(pid, 10s));
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    const char s = proc_state(pid);
+    EXPECT_TRUE(s == 0 || s == 'Z') << "still running, state " << s;
+}
+
+TEST(Process, WaitForExitOfAReapedProcessIsNoSuchProcess) {
+    Runtime rt;
+    pid_t pid = -1;
+    {
+        auto child = dally::spawn_process({.argv = {"true"}}).value();
+        pid = child.pid();
+        ASSERT_TRUE(rt.block_on([](Child& c) -> Task<bool> { co_return (co_await c.wait()).ok(); }(child)));
+    }
+    EXPECT_EQ(rt.block_on(exit_of(pid, 10s)).error(), std::errc::no_such_process);
+}
+
+TEST(Process, WaitForExitTimesOutWhileTheProcessRuns) {
+    Runtime rt;
+    auto child = dally::spawn_process({.argv = {"sleep", "30"}}).value();
+    auto r = rt.block_on(exit_of(child.pid(), 50ms));
+    EXPECT_TRUE(r.timed_out());
 }
 
 }  // namespace

@@ -179,6 +179,12 @@ class Child {
     // group (members that ignored SIGTERM) is SIGKILLed. Zero grace: SIGTERM then SIGKILL
     // at once. The Child must outlive the returned task.
     Task<Result<ExitStatus>> terminate(Clock::duration grace);
+    // Gives the child up: it keeps running, and neither this object nor its destructor
+    // signals or reaps it any more (its pipes stay with this object). It is still this
+    // process's child: once it exits it stays a zombie until something reaps it or this
+    // process ends. Returns its pid (-1 if there was no running child). For a helper meant
+    // to outlive this process (a job launcher); await it with wait_for_exit().
+    pid_t detach() noexcept;
 
   private:
     friend Result<Child> spawn_process(const Command& cmd);
@@ -195,6 +201,26 @@ class Child {
     ExitStatus m_status{};
     Pipe m_in, m_out, m_err;
 };
+
+// wait_for_exit(pid): owns a pidfd of the process until it is destroyed.
+struct ExitAwaitable : detail::OpAwaitable {
+    ExitAwaitable() noexcept = default;
+    ExitAwaitable(ExitAwaitable&& o) noexcept;
+    ExitAwaitable& operator=(ExitAwaitable&&) = delete;
+    ~ExitAwaitable();
+    int open_error = 0;  // pidfd_open's errno
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> h) {
+        if (open_error != 0) return false;
+        return detail::OpAwaitable::await_suspend(h);
+    }
+    Result<void> await_resume() const noexcept;
+};
+
+// Waits until process `pid` has exited: any process, not only a child (pidfd_open, then a
+// poll on the ring). It does not reap; no_such_process if there is no such process (or
+// it was reaped already). Works with timeout() and task cancellation.
+ExitAwaitable wait_for_exit(pid_t pid) noexcept;
 
 // Starts `cmd` (synchronously: vfork + exec, the cost of posix_spawn). Errors are values:
 // ENOENT/EACCES for a program that cannot be executed, the errno of a failing cgroup join,
