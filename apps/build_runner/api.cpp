@@ -274,14 +274,22 @@ void Api::add_routes(web::Router& router) {
             if (!enforced.empty()) enforced += ',';
             web::append_json_string(enforced, s);
         }
+        std::string settings;
+        for (const auto& [key, value] : e.settings) {
+            if (!settings.empty()) settings += ',';
+            web::append_json_string(settings, key);
+            settings += ':';
+            web::append_json_string(settings, value);
+        }
         std::string toolchains;
         for (const Toolchain& t : m_runner.toolchains()) {
             if (!toolchains.empty()) toolchains += ',';
             toolchains += toolchain_json(t);
         }
         co_return Response::json(
-            200, fmt::format(R"({{"executor":{},"sandbox":{},"cgroup":{},"enforced":[{}],"note":{},"concurrency":{},"toolchains":[{}]}})",
-                             web::json_str{e.executor}, e.sandbox, web::json_str{e.cgroup}, enforced,
+            200, fmt::format(R"({{"executor":{},"executor_settings":{{{}}},"sandbox":{},"cgroup":{},"enforced":[{}],"note":{},)"
+                                 R"("concurrency":{},"toolchains":[{}]}})",
+                             web::json_str{e.executor}, settings, e.sandbox, web::json_str{e.cgroup}, enforced,
                              web::json_str{e.note}, m_runner.options().concurrency, toolchains));
     });
     router.get("/api/queue", [this, count](Request& req) -> dally::Task<Response> {

@@ -175,6 +175,61 @@ Limits parse_limits(const Source& src, element v, const std::string& field, Limi
     return l;
 }
 
+// A Slurm name (partition, account, qos, job prefix): letters, digits, '_', '-', '.'.
+bool is_slurm_name(std::string_view s) { return s.empty() || is_name(s, "._-"); }
+
+SlurmOptions parse_slurm(const Source& src, element v, const std::string& field, SlurmOptions s) {
+    auto absolute = [&](element x, const std::string& f, bool may_be_empty) {
+        std::string p = get_string(src, x, f);
+        if (p.empty() ? !may_be_empty : p.front() != '/') src.fail(f, "expected an absolute path");
+        return p;
+    };
+    for_each_member(src, v, field, [&](std::string_view key, element x, const std::string& f) {
+        auto name = [&] {
+            std::string n = get_string(src, x, f);
+            if (!is_slurm_name(n)) src.fail(f, "1-64 letters, digits, '.', '_' or '-'");
+            return n;
+        };
+        if (key == "partition") {
+            s.partition = name();
+        } else if (key == "account") {
+            s.account = name();
+        } else if (key == "qos") {
+            s.qos = name();
+        } else if (key == "job_prefix") {
+            s.job_prefix = name();
+            if (s.job_prefix.empty()) src.fail(f, "must not be empty");
+        } else if (key == "extra_args") {
+            s.extra_args.clear();
+            for_each_item(src, x, f, [&](element item, const std::string& ff) {
+                std::string a = get_string(src, item, ff);
+                if (!a.starts_with("--")) src.fail(ff, "expected an srun option (--name=value)");
+                s.extra_args.push_back(std::move(a));
+            });
+        } else if (key == "fetch") {
+            s.fetch = get_string(src, x, f);
+            if (s.fetch != "node" && s.fetch != "coordinator") src.fail(f, "expected \"node\" or \"coordinator\"");
+        } else if (key == "node_work_dir") {
+            s.node_work_dir = absolute(x, f, false);
+        } else if (key == "shared_dir") {
+            s.shared_dir = absolute(x, f, true);
+        } else if (key == "node_command") {
+            s.node_command = absolute(x, f, true);
+        } else if (key == "bin_dir") {
+            s.bin_dir = absolute(x, f, false);
+        } else if (key == "require_sandbox") {
+            s.require_sandbox = get_bool(src, x, f);
+        } else {
+            src.fail(f,
+                     "unknown field (slurm has partition, account, qos, extra_args, fetch, node_work_dir, "
+                     "shared_dir, node_command, bin_dir, require_sandbox and job_prefix)");
+        }
+    });
+    if (s.fetch == "coordinator" && s.shared_dir.empty())
+        src.fail(field + ".shared_dir", "required when fetch is \"coordinator\" (a directory every node mounts)");
+    return s;
+}
+
 std::vector<Step> parse_steps(const Source& src, element v, const std::string& field) {
     std::vector<Step> steps;
     for_each_item(src, v, field, [&](element item, const std::string& f) {
@@ -412,6 +467,11 @@ void parse_config_json(std::string_view json, const std::string& origin, Config&
             c.www_dir = get_string(src, v, f);
         } else if (key == "limits") {
             c.limits = parse_limits(src, v, f, c.limits);
+        } else if (key == "executor") {
+            c.executor = get_string(src, v, f);
+            if (c.executor != "local" && c.executor != "slurm") src.fail(f, "expected \"local\" or \"slurm\"");
+        } else if (key == "slurm") {
+            c.slurm = parse_slurm(src, v, f, c.slurm);
         } else if (key == "toolchains") {
             toolchains = v;  // after the loop: toolchains inherit "limits" wherever it appears
         } else {
@@ -436,6 +496,8 @@ constexpr std::string_view usage_text = R"(usage: build_runner [serve] [options]
   --no-sync-full       SQLite synchronous=NORMAL: faster, survives crashes but not power loss
   --no-public-read     GET endpoints need the token too
   --no-sandbox --unsafe  run steps without the sandbox (tests and benchmarks only)
+  --executor E         where builds run: local (default) or slurm (see "slurm" in the config)
+  --slurm-partition P  Slurm partition for the builds (the cluster's default)
   -h, --help           this text
 Without --config the toolchains are the gcc and clang versions found on PATH.
 )";
@@ -466,9 +528,9 @@ struct Flag {
 
 constexpr std::array<std::string_view, 4> switches = {"--no-sync-full", "--no-public-read",
                                                       "--no-sandbox", "--unsafe"};
-constexpr std::array<std::string_view, 10> valued = {
-    "--config", "--listen",      "--host",    "--port",         "--data-dir",
-    "--token",  "--concurrency", "--threads", "--max-attempts", "--www-dir"};
+constexpr std::array<std::string_view, 12> valued = {
+    "--config",  "--listen",      "--host",    "--port",         "--data-dir",        "--token",
+    "--threads", "--concurrency", "--www-dir", "--max-attempts", "--executor", "--slurm-partition"};
 
 bool one_of(std::string_view s, const auto& list) {
     return std::find(list.begin(), list.end(), s) != list.end();
@@ -544,6 +606,13 @@ Config load_config(int argc, char** argv) {
             c.no_sandbox = true;
         } else if (f.name == "--unsafe") {
             unsafe = true;
+        } else if (f.name == "--executor") {
+            if (v != "local" && v != "slurm")
+                throw ConfigError(fmt::format("--executor: expected local or slurm, got \"{}\"", v));
+            c.executor = v;
+        } else if (f.name == "--slurm-partition") {
+            if (!is_slurm_name(v)) throw ConfigError("--slurm-partition: 1-64 letters, digits, '.', '_' or '-'");
+            c.slurm.partition = v;
         }
     }
     if (c.no_sandbox && !unsafe) {

@@ -11,11 +11,17 @@
 //         {"detect": "zig", "paths": ["/opt/zig-0.13.0/zig"]},
 //         {"name": "gcc-strict", "kind": "custom", "env": {"CC": "gcc"},
 //          "steps": [{"name": "build", "run": "make CFLAGS=-Werror"}], "limits": {...}}
-//       ]
+//       ],
+//       "executor": "local",      // or "slurm", with:
+//       "slurm": {"partition": "build", "account": "", "qos": "", "extra_args": [],
+//                 "fetch": "node", "node_work_dir": "/tmp/build_runner-work", "shared_dir": "",
+//                 "node_command": "", "bin_dir": "/usr/bin", "require_sandbox": false,
+//                 "job_prefix": "br"}
 //     }
 #pragma once
 
 #include "model.hpp"
+#include "slurm_executor.hpp"
 
 #include <cstdint>
 #include <filesystem>
@@ -49,6 +55,8 @@ struct Config {
     std::vector<Toolchain> toolchains;  // resolved: detected and configured
     std::filesystem::path www_dir;      // dashboard files ("" = the built-in default)
     bool no_sandbox = false;     // --no-sandbox: run steps directly (refused unless also --unsafe)
+    std::string executor = "local";  // "local" or "slurm"
+    SlurmOptions slurm;              // with executor "slurm"
 };
 
 // The default steps for a detected gcc/clang toolchain (Makefile packages):
@@ -74,7 +82,8 @@ void parse_config_json(std::string_view json, const std::string& origin, Config&
 
 // `build_runner serve` flags: --config FILE, --host H, --port N, --data-dir D, --token T,
 // --concurrency N, --threads N, --no-sync-full; also --listen H:P, --max-attempts N,
-// --www-dir D, --no-public-read, --no-sandbox (only with --unsafe); --flag=value works too.
+// --www-dir D, --no-public-read, --no-sandbox (only with --unsafe), --executor local|slurm,
+// --slurm-partition P; --flag=value works too.
 // Without a config file (or one without "toolchains") the toolchains are {"detect":"gcc"},
 // {"detect":"clang"}. argv[1] may be "serve". --help prints the usage and exits 0. Throws
 // ConfigError.

@@ -1,7 +1,9 @@
 // executor.hpp: where a build runs. The runner (queue, cache, store, events) is the same
 // for every executor; an executor only fetches the source, runs the toolchain's steps,
 // streams their output and reports how they ended. LocalExecutor runs them on this
-// machine in a bubblewrap sandbox with rlimits and, where the machine allows, a cgroup.
+// machine in a bubblewrap sandbox with rlimits and, where the machine allows, a cgroup;
+// SlurmExecutor (slurm_executor.hpp) runs them as Slurm jobs, whose builds outlive a
+// restart of the server and are re-attached.
 #pragma once
 
 #include "model.hpp"
@@ -14,6 +16,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <utility>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,6 +45,10 @@ public:
     // executor's own "== step build: make" headers and notices. The runner caps, stores and
     // broadcasts it.
     virtual void output(std::string_view bytes) = 0;
+    // The build now runs elsewhere: `job_id` is what to show (a Slurm job id, "" while not
+    // known) and `ref` what reattach() needs. The runner commits both at once, so that a
+    // restart finds the build instead of starting it twice.
+    virtual void handle(const std::string& job_id, const std::string& ref) = 0;
 };
 
 struct BuildOutcome {
@@ -51,15 +58,19 @@ struct BuildOutcome {
     std::string reason;       // see BuildRecord::reason
     std::string failed_step;  // "" for passed, or for errors before the steps
     std::int64_t peak_memory_kb = 0;
+    // The executor stopped following the build, which goes on (detach()): nothing else here
+    // is meaningful; the build is re-attached at the next start.
+    bool detached = false;
 };
 
 // How limits are enforced here, for GET /api/toolchains.
 struct Enforcement {
-    std::string executor;     // "local"
+    std::string executor;     // "local" or "slurm"
     bool sandbox = false;     // bubblewrap available and working
     std::string cgroup;       // "v2", "v1" or "" (none: rlimits only)
     std::vector<std::string> enforced;  // e.g. {"memory:cgroup", "processes:cgroup+rlimit", "cpu:cgroup", ...}
     std::string note;         // why something is missing ("no writable cgroup hierarchy")
+    std::vector<std::pair<std::string, std::string>> settings;  // e.g. {"partition", "debug"}
 };
 
 class BuildExecutor {
@@ -70,6 +81,18 @@ public:
     // throws for a build's own failure; infrastructure trouble is BuildState::error.
     virtual dally::Task<BuildOutcome> run(const BuildJob& job, BuildSink& sink, dally::Event& cancel) = 0;
     virtual Enforcement enforcement() const = 0;
+
+    // Executors whose builds outlive this process (Slurm jobs) return true: at shutdown the
+    // runner calls detach() instead of cancelling them, and at the next start it calls
+    // reattach() for each build that recorded a handle.
+    virtual bool detachable() const { return false; }
+    // Every run()/reattach() in progress returns at once with `detached`; the builds go on.
+    virtual void detach() {}
+    // Follows a build an earlier process started (`ref` from BuildSink::handle) to its end,
+    // as run() would have: its output from the start (the runner restarts the log), then
+    // how it ended. The workspace is the one run() was given.
+    virtual dally::Task<BuildOutcome> reattach(const BuildJob& job, const std::string& ref, BuildSink& sink,
+                                               dally::Event& cancel);
 };
 
 struct LocalExecutorOptions {
@@ -87,8 +110,18 @@ struct LocalExecutorOptions {
     // data_dir/work, which it empties at start, so a kill -9 leaves nothing behind for long.
     std::filesystem::path scratch_dir = "/tmp";
     // Run without bubblewrap (tests of the code around it, and the sandbox-overhead
-    // benchmark's baseline). Never the default.
+    // benchmark's baseline; on a Slurm node without bubblewrap). Never the default.
     bool no_sandbox = false;
+    // On a Slurm node (build_runner node-run): memory, CPUs and wall-clock time are Slurm's
+    // (its job cgroup and --time). No cgroup of our own (it would take the build out of
+    // Slurm's), no RLIMIT_AS or RLIMIT_CPU, and the wall-clock timer is only a backstop at
+    // the limit + 2 min. The no-output timer, the sandbox and the other rlimits stay.
+    bool external_limits = false;
+    // What run() does: fetch the source into the workspace, run the steps, or both. Fetch
+    // only keeps the workspace (the outcome is passed once fetched); steps only expects
+    // workspace/src to be there and removes the workspace at the end.
+    bool fetch = true;
+    bool steps = true;
 };
 
 // Checks bubblewrap and the cgroup hierarchy once at construction (throws

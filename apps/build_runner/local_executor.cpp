@@ -240,9 +240,9 @@ class LocalExecutor final : public BuildExecutor {
 LocalExecutor::LocalExecutor(LocalExecutorOptions options)
     : m_options(std::move(options)),
       m_layout(detect_system_layout()),
-      m_cgroups(Cgroups::detect(m_options.cgroup_name)) {
+      m_cgroups(m_options.external_limits ? Cgroups() : Cgroups::detect(m_options.cgroup_name)) {
     if (!m_options.no_sandbox) check_sandbox();
-    m_cgroups.remove_orphans();
+    if (!m_options.external_limits) m_cgroups.remove_orphans();
     const bool root = ::geteuid() == 0;
     auto& e = m_enforcement;
     e.executor = "local";
@@ -252,8 +252,12 @@ LocalExecutor::LocalExecutor(LocalExecutorOptions options)
         e.enforced.insert(e.enforced.end(), {"network:none", "filesystem:read-only system",
                                              "namespaces:pid+ipc+uts+user", "tmp:tmpfs"});
     }
-    e.enforced.push_back(m_cgroups.memory() ? "memory:cgroup" : "memory:rlimit");
-    e.enforced.push_back(m_cgroups.cpu() ? "cpu:cgroup" : "cpu:rlimit");
+    if (m_options.external_limits) {
+        e.enforced.insert(e.enforced.end(), {"memory:external", "cpu:external"});
+    } else {
+        e.enforced.push_back(m_cgroups.memory() ? "memory:cgroup" : "memory:rlimit");
+        e.enforced.push_back(m_cgroups.cpu() ? "cpu:cgroup" : "cpu:rlimit");
+    }
     if (m_cgroups.pids() || root) {
         e.enforced.push_back(std::string("processes:") + (m_cgroups.pids() ? "cgroup" : "") +
                              (m_cgroups.pids() && root ? "+" : "") + (root ? "rlimit" : ""));
@@ -385,7 +389,8 @@ dally::Task<void> LocalExecutor::run_steps(const BuildJob& job, const SandboxUse
         }
     }
     const auto jobs = static_cast<unsigned>(std::max(1.0, std::ceil(limits.cpus)));
-    const auto deadline = Clock::now() + limits.wall;
+    // Under Slurm its --time ends the build; this timer only catches a Slurm that did not.
+    const auto deadline = Clock::now() + limits.wall + (m_options.external_limits ? 120s : 0s);
     const fs::path src = fs::path(job.workspace) / "src";
     std::int64_t max_rss_kb = 0;
     outcome = ended(BuildState::passed, {});
@@ -407,9 +412,9 @@ dally::Task<void> LocalExecutor::run_steps(const BuildJob& job, const SandboxUse
         // RLIMIT_NPROC counts every process of the uid: only the slot's own uid is exclusive.
         if (id.uid)
             cmd.rlimits.push_back({RLIMIT_NPROC, limits.max_processes, limits.max_processes});
-        if (!m_cgroups.memory())
+        if (!m_cgroups.memory() && !m_options.external_limits)
             cmd.rlimits.push_back({RLIMIT_AS, limits.memory_bytes, limits.memory_bytes});
-        if (!m_cgroups.cpu()) {
+        if (!m_cgroups.cpu() && !m_options.external_limits) {
             const auto cpu_s = static_cast<rlim_t>(
                 std::ceil(limits.cpus * static_cast<double>(limits.wall.count())));
             cmd.rlimits.push_back({RLIMIT_CPU, cpu_s, cpu_s});
@@ -480,12 +485,23 @@ dally::Task<BuildOutcome> LocalExecutor::run(const BuildJob& job, BuildSink& sin
     }
     if (!outcome.reason.empty()) co_return outcome;
     const SandboxUser id = identity_for(m_options, job.slot);
-    sink.phase(BuildState::fetching);
     try {
-        const std::string config = git_config(job.repo_url);
-        outcome.reason = co_await dally::spawn_blocking(
-            [&] { return prepare_workspace(job.workspace, id, config); });
-        if (outcome.reason.empty()) co_await fetch(job, id, sink, cancel, outcome);
+        if (m_options.fetch) {
+            sink.phase(BuildState::fetching);
+            const std::string config = git_config(job.repo_url);
+            outcome.reason = co_await dally::spawn_blocking(
+                [&] { return prepare_workspace(job.workspace, id, config); });
+            if (outcome.reason.empty()) co_await fetch(job, id, sink, cancel, outcome);
+        } else if (!fs::is_directory(job.workspace / "src")) {
+            outcome.reason = "no source at " + (job.workspace / "src").string() +
+                             " (is the shared directory mounted here?)";
+        } else {
+            outcome.state = BuildState::running;
+        }
+        if (outcome.state == BuildState::running && !m_options.steps) {
+            outcome = ended(BuildState::passed, {});  // fetched; the steps run elsewhere
+            co_return outcome;
+        }
         if (outcome.state == BuildState::running) {
             sink.phase(BuildState::running);
             co_await run_steps(job, id, sink, cancel, outcome);
@@ -501,6 +517,11 @@ dally::Task<BuildOutcome> LocalExecutor::run(const BuildJob& job, BuildSink& sin
 }
 
 }  // namespace
+
+dally::Task<BuildOutcome> BuildExecutor::reattach(const BuildJob&, const std::string&, BuildSink&,
+                                                  dally::Event&) {
+    co_return ended(BuildState::error, "this executor cannot re-attach to a running build");
+}
 
 std::unique_ptr<BuildExecutor> make_local_executor(LocalExecutorOptions options) {
     return std::make_unique<LocalExecutor>(std::move(options));

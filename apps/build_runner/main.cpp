@@ -3,6 +3,7 @@
 //     build_runner [serve] [--port 8080] [--data-dir br-data] [--config FILE] ...
 //     build_runner submit hello ./examples/packages/hello --wait
 //     build_runner status | logs <build> [--follow] | cancel <build> | retry <build>
+//     build_runner node-run      (what a Slurm job runs on its node; reads the job on stdin)
 //
 // `serve` (the default) runs the HTTP API, the dashboard and the builds; the other
 // commands are the CLI, talking to a running server. See docs/build_runner.md.
@@ -11,7 +12,9 @@
 #include "config.hpp"
 #include "events.hpp"
 #include "executor.hpp"
+#include "node.hpp"
 #include "runner.hpp"
+#include "slurm_executor.hpp"
 #include "store.hpp"
 
 #include <dally/dally.hpp>
@@ -28,11 +31,14 @@
 
 namespace {
 
-// Stops on SIGINT/SIGTERM: running builds go back to the queue, then the server closes.
-dally::Task<void> stop_on_signal(br::Runner& runner, dally::web::Server& server) {
+// Stops on SIGINT/SIGTERM: running builds go back to the queue (Slurm jobs go on, to be
+// re-attached at the next start), then the server closes.
+dally::Task<void> stop_on_signal(br::Runner& runner, dally::web::Server& server, bool detachable) {
     auto sig = co_await dally::wait_signal({SIGINT, SIGTERM});
     if (!sig) co_return;
-    std::printf("build_runner: signal %d: stopping (running builds go back to the queue)\n", *sig);
+    std::printf("build_runner: signal %d: stopping (%s)\n", *sig,
+                detachable ? "Slurm jobs go on and are re-attached at the next start"
+                           : "running builds go back to the queue");
     std::fflush(stdout);
     co_await runner.shutdown();
     server.shutdown();
@@ -70,7 +76,12 @@ int serve(int argc, char** argv) {
     try {
         store = std::make_unique<br::Store>(config.data_dir / "build_runner.db",
                                             br::StoreOptions{.sync_full = config.sync_full});
-        executor = br::make_local_executor(exec_options);
+        if (config.executor == "slurm") {
+            executor = br::make_slurm_executor(
+                {.slurm = config.slurm, .local = exec_options, .state_dir = config.data_dir / "slurm"});
+        } else {
+            executor = br::make_local_executor(exec_options);
+        }
     } catch (const std::exception& e) {
         std::fprintf(stderr, "build_runner: %s\n", e.what());
         return 1;
@@ -104,8 +115,8 @@ int serve(int argc, char** argv) {
                      r.error().message().c_str());
         return 1;
     }
-    std::printf("build_runner: %zu toolchains, %u builds at once, data in %s\n", config.toolchains.size(),
-                config.concurrency, config.data_dir.c_str());
+    std::printf("build_runner: %zu toolchains, %u builds at once on %s, data in %s\n", config.toolchains.size(),
+                config.concurrency, enforcement.executor.c_str(), config.data_dir.c_str());
     std::printf("listening on %s:%u\n", config.host.c_str(), server.port());
     std::fflush(stdout);
 
@@ -118,7 +129,7 @@ int serve(int argc, char** argv) {
             api.attach(rt);
             ready.set();
             runner.start();
-            (void)rt.spawn(stop_on_signal(runner, server));
+            (void)rt.spawn(stop_on_signal(runner, server, executor->detachable()));
         }
         co_await server.serve();
     });
@@ -130,6 +141,7 @@ int serve(int argc, char** argv) {
 
 int main(int argc, char** argv) {
     if (argc > 1 && br::is_cli_command(argv[1])) return br::cli_main(argc, argv);
+    if (argc == 2 && std::string_view(argv[1]) == "node-run") return br::node_main();
     if (argc > 1 && std::string_view(argv[1]) == "serve") {
         // load_config sees the flags after "serve".
         argv[1] = argv[0];

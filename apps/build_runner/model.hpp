@@ -98,6 +98,10 @@ struct BuildRecord {
     std::optional<std::int64_t> cached_from;  // state cached: the build whose result this is
     std::optional<std::int64_t> duplicate_of; // queued behind an identical build
     std::optional<std::int64_t> retry_of;     // made by POST /api/builds/{id}/retry
+    // Where the build runs when that is elsewhere: the Slurm job id ("" locally or not yet
+    // known), and the executor's handle for re-attaching after a restart (opaque).
+    std::string job_id;
+    std::string executor_ref;
 
     std::int64_t duration_ms() const noexcept {
         return started_ms && finished_ms ? finished_ms - started_ms : 0;

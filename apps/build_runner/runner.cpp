@@ -47,14 +47,17 @@ bool cacheable(BuildState s) { return s == BuildState::passed || s == BuildState
 // The executor's view of one running build.
 class RunnerSink final : public BuildSink {
 public:
-    RunnerSink(std::function<void(BuildState)> phase, std::function<void(std::string_view)> output)
-        : m_phase(std::move(phase)), m_output(std::move(output)) {}
+    RunnerSink(std::function<void(BuildState)> phase, std::function<void(std::string_view)> output,
+               std::function<void(const std::string&, const std::string&)> handle)
+        : m_phase(std::move(phase)), m_output(std::move(output)), m_handle(std::move(handle)) {}
     void phase(BuildState state) override { m_phase(state); }
     void output(std::string_view bytes) override { m_output(bytes); }
+    void handle(const std::string& job_id, const std::string& ref) override { m_handle(job_id, ref); }
 
 private:
     std::function<void(BuildState)> m_phase;
     std::function<void(std::string_view)> m_output;
+    std::function<void(const std::string&, const std::string&)> m_handle;
 };
 
 Runner::Runner(RunnerOptions options, std::vector<Toolchain> toolchains, Store& store, BuildExecutor& executor,
@@ -103,10 +106,17 @@ void Runner::start() {
         std::filesystem::remove_all(entry.path(), ec);
     }
     std::vector<BuildRecord> unfinished = m_store.unfinished_builds();
+    std::vector<std::int64_t> reattach;
     for (BuildRecord& b : unfinished) {
-        if (b.state != BuildState::queued) {
+        if (b.state != BuildState::queued && !b.executor_ref.empty() && m_executor.detachable() &&
+            toolchain(b.toolchain) != nullptr) {
+            // Still running elsewhere (a Slurm job): follow it instead of starting it again.
+            reattach.push_back(b.id);
+        } else if (b.state != BuildState::queued) {
             b.state = BuildState::queued;
             b.started_ms = 0;
+            b.job_id.clear();
+            b.executor_ref.clear();
             record(b);
         }
         auto a = std::make_unique<Active>();
@@ -133,14 +143,28 @@ void Runner::start() {
         }
         if (!a.rec.duplicate_of) enqueue(a.rec);
     }
+    for (std::int64_t id : reattach) {
+        Active& a = *m_active.at(id);
+        auto free = std::find(m_slot_busy.begin(), m_slot_busy.end(), false);
+        if (free != m_slot_busy.end()) {  // else over the limit until it ends (concurrency was lowered)
+            *free = true;
+            a.has_slot = true;
+            a.slot = static_cast<unsigned>(free - m_slot_busy.begin());
+        }
+        m_tasks.spawn(run_build(id, a.slot, true));
+    }
     pump();
 }
 
 dally::Task<void> Runner::shutdown() {
     m_stopping = true;
     m_timers.cancel();
-    for (auto& [id, a] : m_active) {
-        if (a->has_slot) a->cancel.set();
+    if (m_executor.detachable()) {
+        m_executor.detach();  // its builds go on; the next start re-attaches to them
+    } else {
+        for (auto& [id, a] : m_active) {
+            if (a->has_slot) a->cancel.set();
+        }
     }
     (void)co_await m_tasks.join();
     (void)co_await m_timers.join();
@@ -352,8 +376,10 @@ void Runner::pump() {
         a.rec.started_ms = now_ms();
         a.rec.finished_ms = 0;
         a.rec.not_before_ms = 0;
+        a.rec.job_id.clear();
+        a.rec.executor_ref.clear();
         publish("started", a.rec);
-        m_tasks.spawn(run_build(id, a.slot));
+        m_tasks.spawn(run_build(id, a.slot, false));
     }
 }
 
@@ -365,12 +391,43 @@ void Runner::release_slot(Active& a) {
 
 // ---- one build --------------------------------------------------------------------------
 
-dally::Task<void> Runner::run_build(std::int64_t id, unsigned slot) {
+dally::Task<void> Runner::run_build(std::int64_t id, unsigned slot, bool reattach) {
     Active& a = *m_active.at(id);  // stays until finish()/back_to_queue() of this task
     // Let the runtime hand its pending sends (the 202, the `started` events) to the kernel
     // before the synchronous part here (a commit, spawning git) delays them.
     co_await dally::yield();
+    RunnerSink sink(
+        [this, &a](BuildState s) {
+            if (s == a.rec.state) return;
+            a.rec.state = s;
+            record(a.rec);
+            publish("state", a.rec);
+        },
+        [this, &a](std::string_view bytes) { append_log(a, bytes); },
+        [this, &a](const std::string& job_id, const std::string& ref) {
+            const bool shown = job_id != a.rec.job_id;
+            a.rec.job_id = job_id;
+            a.rec.executor_ref = ref;
+            record(a.rec);  // before anything else: a restart must find it
+            if (shown) publish("state", a.rec);
+        });
     try {
+        if (reattach) {
+            // The executor replays the attempt's output from its start: the first attempt's
+            // log starts over; a later attempt's is appended to (its start appears twice).
+            if (a.rec.attempt == 1) {
+                a.rec.log_bytes = 0;
+                a.rec.log_truncated = false;
+            }
+            open_log(a, a.rec.attempt == 1);
+            append_log(a, fmt::format("== {} {} is commit {}\n", a.rec.repo_url, a.rec.ref.empty() ? "HEAD" : a.rec.ref,
+                                      a.rec.commit));
+            BuildJob job{a.rec.id, a.rec.package, a.rec.repo_url, a.rec.commit, a.tc,
+                         m_options.data_dir / "work" / std::to_string(a.rec.id), slot};
+            BuildOutcome out = co_await m_executor.reattach(job, a.rec.executor_ref, sink, a.cancel);
+            conclude(a, out);
+            co_return;
+        }
         record(a.rec);
         open_log(a, a.rec.attempt == 1);
 
@@ -409,34 +466,8 @@ dally::Task<void> Runner::run_build(std::int64_t id, unsigned slot) {
 
         BuildJob job{a.rec.id, a.rec.package, a.rec.repo_url, a.rec.commit, a.tc,
                      m_options.data_dir / "work" / std::to_string(a.rec.id), slot};
-        RunnerSink sink(
-            [this, &a](BuildState s) {
-                if (s == a.rec.state) return;
-                a.rec.state = s;
-                record(a.rec);
-                publish("state", a.rec);
-            },
-            [this, &a](std::string_view bytes) { append_log(a, bytes); });
         BuildOutcome out = co_await m_executor.run(job, sink, a.cancel);
-
-        if (m_stopping && !a.cancel_requested) {
-            back_to_queue(a);
-            co_return;
-        }
-        a.rec.exit_code = out.exit_code;
-        if (out.state == BuildState::passed && !a.rec.exit_code) a.rec.exit_code = 0;  // every step exited 0
-        a.rec.signal = out.signal;
-        a.rec.reason = out.reason;
-        a.rec.failed_step = out.failed_step;
-        a.rec.peak_memory_kb = out.peak_memory_kb;
-        if (a.cancel_requested) {
-            a.rec.reason = "cancelled";
-            finish(a, BuildState::cancelled);
-        } else if (out.state == BuildState::error) {
-            infra_error(a, out.reason);
-        } else {
-            finish(a, out.state);
-        }
+        conclude(a, out);
     } catch (const std::exception& e) {
         // The store failed (disk full?) or a bug: say so; the build stays unfinished in
         // SQLite and is picked up again at the next start.
@@ -447,6 +478,35 @@ dally::Task<void> Runner::run_build(std::int64_t id, unsigned slot) {
             m_active.erase(it);
         }
         pump();
+    }
+}
+
+void Runner::conclude(Active& a, const BuildOutcome& out) {
+    if (out.detached) {
+        // Shutting down; the build goes on elsewhere and stays `running` (with its handle) in
+        // SQLite until the next start re-attaches to it.
+        close_log(a);
+        release_slot(a);
+        return;
+    }
+    if (m_stopping && !a.cancel_requested) {
+        back_to_queue(a);
+        return;
+    }
+    a.rec.exit_code = out.exit_code;
+    if (out.state == BuildState::passed && !a.rec.exit_code) a.rec.exit_code = 0;  // every step exited 0
+    a.rec.signal = out.signal;
+    a.rec.reason = out.reason;
+    a.rec.failed_step = out.failed_step;
+    a.rec.peak_memory_kb = out.peak_memory_kb;
+    a.rec.executor_ref.clear();  // nothing to re-attach to any more
+    if (a.cancel_requested) {
+        a.rec.reason = "cancelled";
+        finish(a, BuildState::cancelled);
+    } else if (out.state == BuildState::error) {
+        infra_error(a, out.reason);
+    } else {
+        finish(a, out.state);
     }
 }
 

@@ -74,11 +74,13 @@ public:
     Runner& operator=(const Runner&) = delete;
 
     // Once, on the runner's runtime, before anything else: builds that were fetching or
-    // running when the process died go back to the queue; queued builds are loaded; free
-    // slots start at once.
+    // running when the process died go back to the queue, except those still running
+    // elsewhere (a detachable executor's, with a recorded handle), which are re-attached;
+    // queued builds are loaded; free slots start at once.
     void start();
     // Graceful stop: no new starts; running builds are stopped and put back in the queue
-    // (in SQLite) for the next start. Returns when every build task has ended.
+    // (in SQLite) for the next start, or, with a detachable executor (Slurm), left running
+    // to be re-attached. Returns when every build task has ended.
     dally::Task<void> shutdown();
 
     // Validates, commits to SQLite (one transaction), queues, publishes `submitted` and
@@ -116,7 +118,10 @@ private:
 
     void enqueue(const BuildRecord& b);
     void pump();
-    dally::Task<void> run_build(std::int64_t id, unsigned slot);
+    // reattach: follow a build an earlier process left running (BuildExecutor::reattach).
+    dally::Task<void> run_build(std::int64_t id, unsigned slot, bool reattach);
+    // Records what the executor reported (or leaves a detached build as it is).
+    void conclude(Active& a, const BuildOutcome& out);
     dally::Task<void> requeue_after(std::int64_t id, std::chrono::milliseconds delay);
     void finish(Active& a, BuildState state);
     void infra_error(Active& a, const std::string& message);

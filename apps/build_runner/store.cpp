@@ -21,7 +21,7 @@ namespace {
 // of the queries below (SQLite only uses a partial index when the query's terms imply its
 // own), so the queue, the cache and dedupe lookups stay index-only with any number of
 // finished builds.
-constexpr std::array<std::string_view, 1> migrations = {
+constexpr std::array<std::string_view, 2> migrations = {
     // 1: packages and builds.
     R"sql(
 CREATE TABLE packages (
@@ -72,6 +72,11 @@ CREATE INDEX builds_dedupe ON builds (repo_url, ref, toolchain, steps_hash, id)
 CREATE INDEX builds_waiting ON builds (duplicate_of, id)
     WHERE duplicate_of IS NOT NULL AND state IN ('queued', 'fetching', 'running');
 )sql",
+    // 2: where a build runs when that is elsewhere (a Slurm job), for re-attaching.
+    R"sql(
+ALTER TABLE builds ADD COLUMN job_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE builds ADD COLUMN executor_ref TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 constexpr int schema_version = static_cast<int>(migrations.size());
@@ -83,7 +88,8 @@ std::string build_query(std::string_view rest, std::string_view builds = "builds
     SELECT b.id, b.package_id, p.name, b.toolchain, b.state, b.repo_url, b.ref, b.commit_sha,
            b.steps_hash, b.priority, b.attempt, b.created_ms, b.started_ms, b.finished_ms,
            b.not_before_ms, b.exit_code, b.signal, b.reason, b.failed_step, b.peak_memory_kb,
-           b.log_bytes, b.log_truncated, b.cached_from, b.duplicate_of, b.retry_of
+           b.log_bytes, b.log_truncated, b.cached_from, b.duplicate_of, b.retry_of, b.job_id,
+           b.executor_ref
     FROM )sql";
     sql += builds;
     sql += " JOIN packages p ON p.id = b.package_id ";
@@ -136,6 +142,8 @@ BuildRecord read_build(const sqlite::Statement& s) {
     b.cached_from = s.get<std::optional<std::int64_t>>(22);
     b.duplicate_of = s.get<std::optional<std::int64_t>>(23);
     b.retry_of = s.get<std::optional<std::int64_t>>(24);
+    b.job_id = s.text(25);
+    b.executor_ref = s.text(26);
     return b;
 }
 
@@ -259,11 +267,13 @@ void Store::update_build(const BuildRecord& b) {
             UPDATE builds SET state = ?, commit_sha = ?, started_ms = ?, finished_ms = ?,
                               not_before_ms = ?, exit_code = ?, signal = ?, reason = ?,
                               failed_step = ?, peak_memory_kb = ?, log_bytes = ?,
-                              log_truncated = ?, attempt = ?, cached_from = ?, duplicate_of = ?
+                              log_truncated = ?, attempt = ?, cached_from = ?, duplicate_of = ?,
+                              job_id = ?, executor_ref = ?
             WHERE id = ?)sql")
             .bind(to_string(b.state), b.commit, b.started_ms, b.finished_ms, b.not_before_ms,
                   b.exit_code, b.signal, b.reason, b.failed_step, b.peak_memory_kb, b.log_bytes,
-                  b.log_truncated, b.attempt, b.cached_from, b.duplicate_of, b.id)
+                  b.log_truncated, b.attempt, b.cached_from, b.duplicate_of, b.job_id,
+                  b.executor_ref, b.id)
             .exec();
         if (m_db->changes() == 0)
             throw StoreError("store: no build " + std::to_string(b.id) + " to update");

@@ -22,13 +22,15 @@ std::string build_json(const BuildRecord& b) {
         R"({{"id":{},"package_id":{},"package":{},"toolchain":{},"state":{},"repo_url":{},"ref":{},)"
         R"("commit":{},"priority":{},"attempt":{},"created_ms":{},"started_ms":{},"finished_ms":{},)"
         R"("duration_ms":{},"exit_code":{},"signal":{},"reason":{},"failed_step":{},"peak_memory_kb":{},)"
-        R"("log_bytes":{},"log_truncated":{},"cached_from":{},"duplicate_of":{},"retry_of":{}}})",
+        R"("log_bytes":{},"log_truncated":{},"cached_from":{},"duplicate_of":{},"retry_of":{},)"
+        R"("job_id":{}}})",
         b.id, b.package_id, json_str{b.package}, json_str{b.toolchain}, json_str{to_string(b.state)},
         json_str{b.repo_url}, json_str{b.ref}, json_str{b.commit}, b.priority, b.attempt, b.created_ms,
         b.started_ms, b.finished_ms, b.duration_ms(),
         b.exit_code ? std::to_string(*b.exit_code) : std::string("null"), b.signal, json_str{b.reason},
         json_str{b.failed_step}, b.peak_memory_kb, b.log_bytes, b.log_truncated, opt_int(b.cached_from),
-        opt_int(b.duplicate_of), opt_int(b.retry_of));
+        opt_int(b.duplicate_of), opt_int(b.retry_of),
+        b.job_id.empty() ? std::string("null") : fmt::format("{}", json_str{b.job_id}));
 }
 
 std::string package_json(const PackageRecord& p, const std::vector<BuildRecord>& builds, bool with_ids) {
