@@ -126,6 +126,7 @@ void Runner::start() {
     }
     for (BuildRecord& b : unfinished) {
         Active& a = *m_active.at(b.id);
+        if (std::find(reattach.begin(), reattach.end(), b.id) != reattach.end()) continue;
         if (a.tc == nullptr) {
             // The toolchain was removed from the config since: nothing can run this build.
             a.rec.reason = fmt::format("toolchain {} is no longer configured", b.toolchain);

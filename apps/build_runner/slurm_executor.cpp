@@ -400,9 +400,11 @@ dally::Task<void> SlurmExecutor::drain_file(Follow& f, bool is_err) {
     }
 }
 
+// stderr first: its markers (the job's start, the phase) precede the output that follows
+// them; the two files carry no common order beyond that.
 dally::Task<void> SlurmExecutor::drain(Follow& f) {
-    co_await drain_file(f, false);
     co_await drain_file(f, true);
+    co_await drain_file(f, false);
 }
 
 dally::Task<void> SlurmExecutor::send_cancel(Follow& f) {
