@@ -17,6 +17,8 @@ packages=(
     libsqlite3-dev libsodium-dev chromium
     # build_runner: the sandbox, and toolchains for the default matrix and its tests
     bubblewrap make gcc g++ clang
+    # build_runner's Slurm executor: a one-node cluster for its tests (scripts/slurm-cluster.sh)
+    munge slurmctld slurmd slurm-client
 )
 # Node.js and npm for the browser test (playwright-core); Debian's own when none is installed.
 if ! command -v npm >/dev/null; then
