@@ -139,6 +139,8 @@ private:
     void err_line(Follow& f, const std::string& line);
     dally::Task<std::string> final_state(Follow& f);
     dally::Task<void> send_cancel(Follow& f);
+    dally::Task<BuildOutcome> fetch_to_shared(BuildJob job, fs::path workspace, BuildSink& sink, dally::Event& cancel);
+    dally::Task<void> remove_shared(fs::path workspace);
     std::string tool(const char* name) const { return (m_options.slurm.bin_dir / name).string(); }
     fs::path dir_of(const BuildJob& job) const { return m_options.state_dir / std::to_string(job.build_id); }
     fs::path workspace_of(const BuildJob& job) const {
@@ -248,14 +250,14 @@ dally::Task<BuildOutcome> SlurmExecutor::run(const BuildJob& job, BuildSink& sin
         failed.reason = "cannot create " + dir.string() + ": " + ec.message();
         co_return failed;
     }
-    if (m_coordinator_fetch) {
-        BuildJob fetch_job = job;
-        fetch_job.workspace = workspace;
-        BuildOutcome fetched = co_await m_fetcher->run(fetch_job, sink, cancel);
-        if (fetched.state != BuildState::passed) {
-            fs::remove_all(dir, ec);
-            co_return fetched;
-        }
+    // (No block-scoped locals live across a co_await in this function: GCC 12 destroys
+    // some of them twice.)
+    BuildOutcome fetched;
+    fetched.state = BuildState::passed;
+    if (m_coordinator_fetch) fetched = co_await fetch_to_shared(job, workspace, sink, cancel);
+    if (fetched.state != BuildState::passed) {
+        fs::remove_all(dir, ec);
+        co_return fetched;
     }
     NodeJob nj;
     nj.build_id = job.build_id;
@@ -274,6 +276,12 @@ dally::Task<BuildOutcome> SlurmExecutor::run(const BuildJob& job, BuildSink& sin
         std::ofstream(dir / "job.json") << node_job_json(nj);
         std::ofstream(dir / "out");
         std::ofstream(dir / "err");
+    }
+    if (m_detach.is_set()) {
+        // The server is stopping: nothing was submitted yet, so the build goes back to the queue.
+        fs::remove_all(dir, ec);
+        failed.reason = "the server is stopping";
+        co_return failed;
     }
     const auto& s = m_options.slurm;
     std::vector<std::string> argv = {"/bin/sh", "-c", "exec setsid \"$0\" \"$@\" <job.json >out 2>err"};
@@ -309,11 +317,21 @@ dally::Task<BuildOutcome> SlurmExecutor::run(const BuildJob& job, BuildSink& sin
         co_return out;
     }
     fs::remove_all(dir, ec);
-    if (m_coordinator_fetch) co_await dally::spawn_blocking([workspace] {
+    if (m_coordinator_fetch) co_await remove_shared(workspace);
+    co_return out;
+}
+
+dally::Task<BuildOutcome> SlurmExecutor::fetch_to_shared(BuildJob job, fs::path workspace, BuildSink& sink,
+                                                         dally::Event& cancel) {
+    job.workspace = std::move(workspace);
+    co_return co_await m_fetcher->run(job, sink, cancel);
+}
+
+dally::Task<void> SlurmExecutor::remove_shared(fs::path workspace) {
+    co_await dally::spawn_blocking([&workspace] {
         std::error_code e;
         fs::remove_all(workspace, e);
     });
-    co_return out;
 }
 
 dally::Task<BuildOutcome> SlurmExecutor::reattach(const BuildJob& job, const std::string& ref_text, BuildSink& sink,
