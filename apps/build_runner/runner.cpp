@@ -146,12 +146,13 @@ void Runner::start() {
     }
     for (std::int64_t id : reattach) {
         Active& a = *m_active.at(id);
+        // A slot of its own even beyond the limit (concurrency was lowered since): slots past
+        // `concurrency` are never handed out by pump(), so the excess ends with these builds.
         auto free = std::find(m_slot_busy.begin(), m_slot_busy.end(), false);
-        if (free != m_slot_busy.end()) {  // else over the limit until it ends (concurrency was lowered)
-            *free = true;
-            a.has_slot = true;
-            a.slot = static_cast<unsigned>(free - m_slot_busy.begin());
-        }
+        if (free == m_slot_busy.end()) free = m_slot_busy.insert(m_slot_busy.end(), false);
+        *free = true;
+        a.has_slot = true;
+        a.slot = static_cast<unsigned>(free - m_slot_busy.begin());
         m_tasks.spawn(run_build(id, a.slot, true));
     }
     pump();
@@ -360,8 +361,9 @@ dally::Task<void> Runner::requeue_after(std::int64_t id, std::chrono::millisecon
 
 void Runner::pump() {
     while (!m_stopping && !m_queue.empty()) {
-        auto free = std::find(m_slot_busy.begin(), m_slot_busy.end(), false);
-        if (free == m_slot_busy.end()) return;
+        const auto limit = m_slot_busy.begin() + std::min<std::ptrdiff_t>(std::max(1u, m_options.concurrency), std::ssize(m_slot_busy));
+        auto free = std::find(m_slot_busy.begin(), limit, false);
+        if (free == limit) return;
         auto [neg_priority, created, id] = *m_queue.begin();
         m_queue.erase(m_queue.begin());
         auto it = m_active.find(id);
@@ -514,6 +516,8 @@ void Runner::conclude(Active& a, const BuildOutcome& out) {
 void Runner::back_to_queue(Active& a) {
     a.rec.state = BuildState::queued;
     a.rec.started_ms = 0;
+    a.rec.job_id.clear();
+    a.rec.executor_ref.clear();
     record(a.rec);
     close_log(a);
     release_slot(a);

@@ -454,7 +454,7 @@ dally::Task<std::string> SlurmExecutor::final_state(Follow& f) {
         }
         if (!slurm_state_pending(state)) co_return state;
         if (f.cancel.is_set() && !f.cancel_sent) co_await send_cancel(f);
-        if (m_detach.is_set()) co_return std::string("DETACHED");
+        if (m_detach.is_set() && !f.cancel_sent) co_return std::string("DETACHED");
         co_await dally::sleep_for(f.srun_gone && state != "COMPLETING" ? 10'000ms : interval);
         interval = std::min<std::chrono::milliseconds>(interval * 2, 2'000ms);
     }
@@ -511,13 +511,15 @@ dally::Task<BuildOutcome> SlurmExecutor::follow(Follow& f) {
     if (auto o = co_await dally::File::open((f.dir / "out").string())) f.out.emplace(std::move(*o));
     if (auto e = co_await dally::File::open((f.dir / "err").string())) f.err.emplace(std::move(*e));
 
+    // A build being cancelled is followed to its end even when the server stops meanwhile
+    // (bounded by Slurm's kill wait): detaching would lose the cancellation.
     while (!f.srun_gone) {
         co_await drain(f);
-        if (m_detach.is_set()) co_return detached;
+        if (m_detach.is_set() && !f.cancel_sent) co_return detached;
         std::vector<dally::Task<Wake>> racers;
         racers.push_back(wake_on_data(inotify));
         racers.push_back(f.child ? wake_on_child(*f.child, f.cancel_sent) : wake_on_pid(f.ref.pid));
-        racers.push_back(wake_on(m_detach, Wake::detach));
+        if (!f.cancel_sent) racers.push_back(wake_on(m_detach, Wake::detach));
         if (!f.cancel_sent) racers.push_back(wake_on(f.cancel, Wake::cancel));
         const Wake w = (co_await dally::when_any(std::move(racers))).value;
         if (w == Wake::detach) co_return detached;

@@ -1,6 +1,7 @@
-// config_test: the JSON config (every field, per-toolchain limits, and an error naming the
-// file and field for every kind of mistake), the command-line flags, toolchain detection
-// against the compilers installed here, and the API token rules.
+// config_test: the JSON config (every field, per-toolchain limits, the executor and its
+// "slurm" section, and an error naming the file and field for every kind of mistake), the
+// command-line flags, toolchain detection against the compilers installed here, and the
+// API token rules.
 #include "config.hpp"
 
 #include <gtest/gtest.h>
@@ -294,6 +295,126 @@ TEST(ConfigJsonTest, EveryMistakeNamesTheFileAndTheField) {
     }
 }
 
+TEST(ConfigJsonTest, LocalExecutorAndSlurmDefaults) {
+    const br::Config c;
+    EXPECT_EQ(c.executor, "local");
+    EXPECT_EQ(c.slurm.partition, "");
+    EXPECT_EQ(c.slurm.fetch, "node");
+    EXPECT_EQ(c.slurm.node_work_dir, "/tmp/build_runner-work");
+    EXPECT_EQ(c.slurm.shared_dir, "");
+    EXPECT_EQ(c.slurm.node_command, "");
+    EXPECT_EQ(c.slurm.bin_dir, "/usr/bin");
+    EXPECT_FALSE(c.slurm.require_sandbox);
+    EXPECT_EQ(c.slurm.job_prefix, "br");
+    br::Config empty;
+    br::parse_config_json(R"({"executor": "slurm", "slurm": {}})", "empty.json", empty);
+    EXPECT_EQ(empty.executor, "slurm");
+    EXPECT_EQ(empty.slurm.fetch, "node");
+    EXPECT_EQ(empty.slurm.bin_dir, "/usr/bin");
+    EXPECT_EQ(empty.slurm.job_prefix, "br");
+}
+
+TEST(ConfigJsonTest, ReadsEverySlurmField) {
+    br::Config c;
+    br::parse_config_json(R"({
+        "executor": "slurm",
+        "slurm": {"partition": "build", "account": "proj-1", "qos": "high.prio",
+                  "extra_args": ["--constraint=avx2", "--exclusive"], "fetch": "coordinator",
+                  "node_work_dir": "/scratch/br", "shared_dir": "/shared/br",
+                  "node_command": "/opt/br/bin/build_runner", "bin_dir": "/opt/slurm/bin",
+                  "require_sandbox": true, "job_prefix": "ci_br"}})",
+                          "slurm.json", c);
+    EXPECT_EQ(c.executor, "slurm");
+    EXPECT_EQ(c.slurm.partition, "build");
+    EXPECT_EQ(c.slurm.account, "proj-1");
+    EXPECT_EQ(c.slurm.qos, "high.prio");
+    EXPECT_EQ(c.slurm.extra_args, (std::vector<std::string>{"--constraint=avx2", "--exclusive"}));
+    EXPECT_EQ(c.slurm.fetch, "coordinator");
+    EXPECT_EQ(c.slurm.node_work_dir, "/scratch/br");
+    EXPECT_EQ(c.slurm.shared_dir, "/shared/br");
+    EXPECT_EQ(c.slurm.node_command, "/opt/br/bin/build_runner");
+    EXPECT_EQ(c.slurm.bin_dir, "/opt/slurm/bin");
+    EXPECT_TRUE(c.slurm.require_sandbox);
+    EXPECT_EQ(c.slurm.job_prefix, "ci_br");
+
+    // A later file changes only what it names; extra_args is replaced, not appended to.
+    br::parse_config_json(R"({"slurm": {"qos": "", "extra_args": ["--nice=10"]}})", "more.json", c);
+    EXPECT_EQ(c.slurm.partition, "build");
+    EXPECT_EQ(c.slurm.qos, "");
+    EXPECT_EQ(c.slurm.extra_args, std::vector<std::string>{"--nice=10"});
+    EXPECT_EQ(c.slurm.fetch, "coordinator");
+    EXPECT_EQ(c.executor, "slurm");
+
+    // Coordinator fetch needs the shared directory, in whichever order the two appear.
+    for (const char* json : {R"({"slurm": {"shared_dir": "/s", "fetch": "coordinator"}})",
+                             R"({"slurm": {"fetch": "coordinator", "shared_dir": "/s"}})"}) {
+        br::Config d;
+        br::parse_config_json(json, "order.json", d);
+        EXPECT_EQ(d.slurm.fetch, "coordinator") << json;
+        EXPECT_EQ(d.slurm.shared_dir, "/s") << json;
+    }
+}
+
+TEST(ConfigJsonTest, EverySlurmMistakeNamesTheField) {
+    const std::vector<BadConfig> cases = {
+        {R"({"executor": "kubernetes"})", "executor", "expected \"local\" or \"slurm\""},
+        {R"({"executor": "Slurm"})", "executor", "expected \"local\" or \"slurm\""},
+        {R"({"executor": ""})", "executor", "expected \"local\" or \"slurm\""},
+        {R"({"executor": 1})", "executor", "expected a string"},
+        {R"({"slurm": []})", "slurm", "expected an object"},
+        {R"({"slurm": {"xyz": 1}})", "slurm.xyz", "unknown field"},
+        {R"({"slurm": {"Partition": "a"}})", "slurm.Partition", "unknown field"},
+        {R"({"slurm": {"partition": "a", "partition": "b"}})", "slurm.partition",
+         "duplicate field"},
+        {R"({"slurm": {"partition": "a b"}})", "slurm.partition", "letters, digits"},
+        {R"({"slurm": {"partition": "-p"}})", "slurm.partition", "letters, digits"},
+        {R"({"slurm": {"partition": ")" + std::string(65, 'p') + R"("}})", "slurm.partition",
+         "letters, digits"},
+        {R"({"slurm": {"account": "a;rm -rf"}})", "slurm.account", "letters, digits"},
+        {R"({"slurm": {"qos": 5}})", "slurm.qos", "expected a string"},
+        {R"({"slurm": {"job_prefix": ""}})", "slurm.job_prefix", "must not be empty"},
+        {R"({"slurm": {"job_prefix": "br/x"}})", "slurm.job_prefix", "letters, digits"},
+        {R"({"slurm": {"extra_args": "--exclusive"}})", "slurm.extra_args", "expected an array"},
+        {R"({"slurm": {"extra_args": ["-N2"]}})", "slurm.extra_args[0]", "srun option"},
+        {R"({"slurm": {"extra_args": ["--exclusive", "rm"]}})", "slurm.extra_args[1]",
+         "srun option"},
+        {R"({"slurm": {"extra_args": [1]}})", "slurm.extra_args[0]", "expected a string"},
+        {R"({"slurm": {"fetch": "everywhere"}})", "slurm.fetch",
+         "expected \"node\" or \"coordinator\""},
+        {R"({"slurm": {"fetch": "coordinator"}})", "slurm.shared_dir",
+         "required when fetch is \"coordinator\""},
+        {R"({"slurm": {"fetch": "coordinator", "shared_dir": ""}})", "slurm.shared_dir",
+         "required when fetch is \"coordinator\""},
+        {R"({"slurm": {"node_work_dir": "tmp/br"}})", "slurm.node_work_dir", "absolute path"},
+        {R"({"slurm": {"node_work_dir": ""}})", "slurm.node_work_dir", "absolute path"},
+        {R"({"slurm": {"shared_dir": "shared"}})", "slurm.shared_dir", "absolute path"},
+        {R"({"slurm": {"node_command": "build_runner"}})", "slurm.node_command", "absolute path"},
+        {R"({"slurm": {"node_command": "./build_runner"}})", "slurm.node_command", "absolute path"},
+        {R"({"slurm": {"bin_dir": "bin"}})", "slurm.bin_dir", "absolute path"},
+        {R"({"slurm": {"bin_dir": ""}})", "slurm.bin_dir", "absolute path"},
+        {R"({"slurm": {"require_sandbox": "yes"}})", "slurm.require_sandbox", "true or false"},
+    };
+    for (const BadConfig& bad : cases) {
+        br::Config c;
+        c.port = 4321;
+        c.slurm.partition = "kept";
+        try {
+            br::parse_config_json(bad.json, "bad.json", c);
+            ADD_FAILURE() << "accepted: " << bad.json;
+        } catch (const br::ConfigError& e) {
+            const std::string what = e.what();
+            const std::string prefix = "bad.json: " + bad.field + ": ";
+            EXPECT_TRUE(what.starts_with(prefix))
+                << bad.json << "\n  said: " << what << "\n  expected: " << prefix;
+            EXPECT_NE(what.find(bad.problem), std::string::npos)
+                << bad.json << "\n  said: " << what;
+        }
+        EXPECT_EQ(c.port, 4321) << "a bad file must change nothing: " << bad.json;
+        EXPECT_EQ(c.slurm.partition, "kept") << "a bad file must change nothing: " << bad.json;
+        EXPECT_EQ(c.executor, "local") << "a bad file must change nothing: " << bad.json;
+    }
+}
+
 TEST(DetectTest, FindsTheInstalledGccWithItsVersion) {
     const std::string version = shell_output("gcc -dumpfullversion 2>/dev/null");
     if (version.empty()) GTEST_SKIP() << "gcc is not installed";
@@ -430,6 +551,50 @@ TEST(LoadConfigTest, BadFlagsNameTheFlag) {
         {{"--no-sandbox"}, "--no-sandbox: builds would run unconfined"},
         {{"--config", (dir / "missing.json").string()},
          (dir / "missing.json").string() + ": cannot open"},
+    };
+    for (const auto& [args, expected] : cases) {
+        try {
+            load(args);
+            ADD_FAILURE() << "accepted " << args[0];
+        } catch (const br::ConfigError& e) {
+            EXPECT_TRUE(std::string(e.what()).starts_with(expected))
+                << e.what() << "\n  expected: " << expected;
+        }
+    }
+}
+
+TEST(LoadConfigTest, ExecutorAndSlurmPartitionFlagsOverrideTheFile) {
+    TempDir dir("br-config");
+    const fs::path file = dir / "br.json";
+    write_file(file, R"({"executor": "local", "slurm": {"partition": "from-file", "qos": "q"},
+                          "toolchains": [{"name": "x", )" +
+                         std::string(custom_steps) + "}]}");
+    const br::Config c =
+        load({"--executor", "slurm", "--slurm-partition=gpu.large", "--config", file.string()});
+    EXPECT_EQ(c.executor, "slurm");
+    EXPECT_EQ(c.slurm.partition, "gpu.large");
+    EXPECT_EQ(c.slurm.qos, "q");  // from the file
+
+    write_file(file, R"({"executor": "slurm", "slurm": {"partition": "from-file"},
+                          "toolchains": [{"name": "x", )" +
+                         std::string(custom_steps) + "}]}");
+    const br::Config back =
+        load({"--config", file.string(), "--executor=local", "--slurm-partition", ""});
+    EXPECT_EQ(back.executor, "local");
+    EXPECT_EQ(back.slurm.partition, "");  // the cluster's default partition
+    const br::Config kept = load({"--config", file.string()});
+    EXPECT_EQ(kept.executor, "slurm");
+    EXPECT_EQ(kept.slurm.partition, "from-file");
+}
+
+TEST(LoadConfigTest, BadExecutorFlagsNameTheFlag) {
+    const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+        {{"--executor", "k8s"}, "--executor: expected local or slurm, got \"k8s\""},
+        {{"--executor="}, "--executor: expected local or slurm"},
+        {{"--executor"}, "--executor: needs a value"},
+        {{"--slurm-partition", "a b"}, "--slurm-partition: 1-64 letters"},
+        {{"--slurm-partition=" + std::string(65, 'p')}, "--slurm-partition: 1-64 letters"},
+        {{"--slurm-partition"}, "--slurm-partition: needs a value"},
     };
     for (const auto& [args, expected] : cases) {
         try {

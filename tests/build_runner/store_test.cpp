@@ -1,6 +1,7 @@
-// store_test: the build runner's SQLite store on real files: schema and reopening,
-// submissions (atomic, durable across SIGKILL), build updates, the queue order, and the
-// cache and dedupe lookups.
+// store_test: the build runner's SQLite store on real files: schema, migration from
+// version 1 and reopening, submissions (atomic, durable across SIGKILL), build updates
+// (including the executor's job id and handle), the queue order, and the cache and dedupe
+// lookups.
 #include "store.hpp"
 
 #include <gtest/gtest.h>
@@ -10,6 +11,7 @@
 
 #include <array>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "apps/temp_dir.hpp"
@@ -65,7 +67,7 @@ TEST(StoreTest, CreatesTheSchemaInWalMode) {
     TempDir dir("br-store");
     { Store s(dir / "br.sqlite3"); }
     dally::apps::sqlite::Database db(dir / "br.sqlite3", {.wal = false});
-    EXPECT_EQ(db.user_version(), 1);
+    EXPECT_EQ(db.user_version(), 2);
     EXPECT_EQ(db.stmt("PRAGMA journal_mode").fetch_one<std::string>(), "wal");
 }
 
@@ -394,6 +396,163 @@ TEST(StoreTest, CountByStateCoversEveryState) {
     expected[static_cast<std::size_t>(BuildState::passed)] = 2;
     expected[static_cast<std::size_t>(BuildState::timed_out)] = 1;
     EXPECT_EQ(counts, std::vector<std::int64_t>(expected.begin(), expected.end()));
+}
+
+TEST(StoreTest, JobIdAndExecutorRefPersistThroughUpdateAndReopen) {
+    TempDir dir("br-store");
+    std::int64_t id = 0, other = 0;
+    {
+        Store s(dir / "br.sqlite3");
+        const auto sub = s.submit(pkg("hello", 1000), {nb("gcc"), nb("clang")});
+        id = sub.build_ids[0];
+        other = sub.build_ids[1];
+        EXPECT_EQ(s.build(id)->job_id, "");  // a new build runs nowhere yet
+        EXPECT_EQ(s.build(id)->executor_ref, "");
+        BuildRecord b = *s.build(id);
+        b.state = BuildState::running;
+        b.started_ms = 1100;
+        b.job_id = "77";
+        b.executor_ref = "srun=4242@987654321 job=77";
+        s.update_build(b);
+        EXPECT_EQ(s.build(id)->job_id, "77");
+        EXPECT_EQ(s.build(id)->executor_ref, "srun=4242@987654321 job=77");
+    }
+    Store s(dir / "br.sqlite3");
+    const auto b = s.build(id);
+    ASSERT_TRUE(b);
+    EXPECT_EQ(b->state, BuildState::running);
+    EXPECT_EQ(b->job_id, "77");
+    EXPECT_EQ(b->executor_ref, "srun=4242@987654321 job=77");
+    // Every read path carries them: recovery reads unfinished_builds().
+    const auto unfinished = s.unfinished_builds();
+    ASSERT_EQ(ids(unfinished), (std::vector<std::int64_t>{id, other}));
+    EXPECT_EQ(unfinished[0].executor_ref, "srun=4242@987654321 job=77");
+    EXPECT_EQ(unfinished[1].executor_ref, "");  // the other build is untouched
+    EXPECT_EQ(s.builds_of(b->package_id)[0].job_id, "77");
+    // And both can be cleared again (a build that ended has nothing to re-attach to).
+    BuildRecord done = *b;
+    done.state = BuildState::passed;
+    done.finished_ms = 2000;
+    done.executor_ref.clear();
+    s.update_build(done);
+    EXPECT_EQ(s.build(id)->executor_ref, "");
+    EXPECT_EQ(s.build(id)->job_id, "77");  // still shown: where it ran
+}
+
+// Schema version 1 exactly as released (store.cpp's migrations[0]; released versions are
+// never edited), to make a file as an older build_runner left it.
+constexpr std::string_view schema_v1 = R"sql(
+CREATE TABLE packages (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    name       TEXT NOT NULL,
+    repo_url   TEXT NOT NULL,
+    ref        TEXT NOT NULL,
+    priority   INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL
+) STRICT;
+CREATE INDEX packages_by_name ON packages (name, id);
+
+CREATE TABLE builds (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    package_id     INTEGER NOT NULL REFERENCES packages (id),
+    toolchain      TEXT NOT NULL CHECK (toolchain <> ''),
+    state          TEXT NOT NULL CHECK (state IN ('queued', 'fetching', 'running', 'passed', 'failed',
+                                                  'timed_out', 'cancelled', 'error', 'cached')),
+    repo_url       TEXT NOT NULL,
+    ref            TEXT NOT NULL,
+    commit_sha     TEXT NOT NULL DEFAULT '',
+    steps_hash     TEXT NOT NULL,
+    priority       INTEGER NOT NULL,
+    attempt        INTEGER NOT NULL DEFAULT 1 CHECK (attempt >= 1),
+    created_ms     INTEGER NOT NULL,
+    started_ms     INTEGER NOT NULL DEFAULT 0,
+    finished_ms    INTEGER NOT NULL DEFAULT 0,
+    not_before_ms  INTEGER NOT NULL DEFAULT 0,
+    exit_code      INTEGER,
+    signal         INTEGER NOT NULL DEFAULT 0,
+    reason         TEXT NOT NULL DEFAULT '',
+    failed_step    TEXT NOT NULL DEFAULT '',
+    peak_memory_kb INTEGER NOT NULL DEFAULT 0,
+    log_bytes      INTEGER NOT NULL DEFAULT 0,
+    log_truncated  INTEGER NOT NULL DEFAULT 0,
+    cached_from    INTEGER REFERENCES builds (id),
+    duplicate_of   INTEGER REFERENCES builds (id),
+    retry_of       INTEGER REFERENCES builds (id)
+) STRICT;
+CREATE INDEX builds_by_package ON builds (package_id, id);
+CREATE INDEX builds_by_state ON builds (state);  -- count_by_state scans only this
+CREATE INDEX builds_queue ON builds (priority DESC, created_ms, id)
+    WHERE state IN ('queued', 'fetching', 'running');
+CREATE INDEX builds_cache ON builds (repo_url, commit_sha, toolchain, steps_hash, finished_ms)
+    WHERE state IN ('passed', 'failed');
+CREATE INDEX builds_dedupe ON builds (repo_url, ref, toolchain, steps_hash, id)
+    WHERE state IN ('queued', 'fetching', 'running') AND duplicate_of IS NULL;
+CREATE INDEX builds_waiting ON builds (duplicate_of, id)
+    WHERE duplicate_of IS NOT NULL AND state IN ('queued', 'fetching', 'running');
+)sql";
+
+TEST(StoreTest, AVersionOneFileMigratesToVersionTwoKeepingItsRows) {
+    TempDir dir("br-store");
+    const auto file = dir / "br.sqlite3";
+    {
+        dally::apps::sqlite::Database db(file);
+        const std::array<std::string_view, 1> v1 = {schema_v1};
+        ASSERT_EQ(db.migrate(v1), 0);
+        ASSERT_EQ(db.user_version(), 1);
+        db.exec(R"sql(
+            INSERT INTO packages (id, name, repo_url, ref, priority, created_ms)
+                VALUES (1, 'old', 'https://example.com/old.git', 'v1', 3, 100);
+            INSERT INTO builds (id, package_id, toolchain, state, repo_url, ref, commit_sha, steps_hash,
+                                priority, created_ms, started_ms, finished_ms, exit_code, reason,
+                                failed_step, peak_memory_kb)
+                VALUES (1, 1, 'gcc', 'failed', 'https://example.com/old.git', 'v1',
+                        '4b825dc642cb6eb9a060e54bf8d69288fbee4904', 'h1', 3, 100, 110, 230, 2,
+                        'step build exited 2', 'build', 2048);
+            INSERT INTO builds (id, package_id, toolchain, state, repo_url, ref, steps_hash, priority,
+                                created_ms, started_ms)
+                VALUES (2, 1, 'clang', 'running', 'https://example.com/old.git', 'v1', 'h1', 3, 100, 120);
+        )sql");
+    }
+    {
+        Store s(file);
+        const auto failed = s.build(1);
+        ASSERT_TRUE(failed);
+        EXPECT_EQ(failed->package, "old");
+        EXPECT_EQ(failed->toolchain, "gcc");
+        EXPECT_EQ(failed->state, BuildState::failed);
+        EXPECT_EQ(failed->commit, sha_a);
+        EXPECT_EQ(failed->exit_code, 2);
+        EXPECT_EQ(failed->reason, "step build exited 2");
+        EXPECT_EQ(failed->failed_step, "build");
+        EXPECT_EQ(failed->peak_memory_kb, 2048);
+        EXPECT_EQ(failed->duration_ms(), 120);
+        EXPECT_EQ(failed->job_id, "");
+        EXPECT_EQ(failed->executor_ref, "");
+        // A build the old version left running has no handle: recovery re-queues it.
+        const auto unfinished = s.unfinished_builds();
+        ASSERT_EQ(ids(unfinished), (std::vector<std::int64_t>{2}));
+        EXPECT_EQ(unfinished[0].state, BuildState::running);
+        EXPECT_EQ(unfinished[0].job_id, "");
+        EXPECT_EQ(unfinished[0].executor_ref, "");
+        EXPECT_EQ(s.find_cached("https://example.com/old.git", sha_a, "gcc", "h1")->id, 1);
+        ASSERT_TRUE(s.package(1));
+        EXPECT_EQ(s.package(1)->priority, 3);
+        // The new columns are writable, and new rows follow the old ones.
+        BuildRecord b = unfinished[0];
+        b.job_id = "5";
+        b.executor_ref = "srun=9@9 job=5";
+        s.update_build(b);
+        EXPECT_EQ(s.build(2)->executor_ref, "srun=9@9 job=5");
+        const auto next = s.submit(pkg("new", 500), {nb("gcc")});
+        EXPECT_GT(next.package_id, 1);
+        EXPECT_GT(next.build_ids[0], 2);
+    }
+    dally::apps::sqlite::Database db(file, {.wal = false});
+    EXPECT_EQ(db.user_version(), 2);
+    // Opening again migrates nothing more (the ALTERs would fail if run twice).
+    Store again(file);
+    EXPECT_EQ(again.build(2)->job_id, "5");
+    EXPECT_EQ(again.build(1)->job_id, "");
 }
 
 // A child submits and is killed with SIGKILL the moment submit() returns: what it was told
