@@ -197,8 +197,7 @@ SlurmOptions parse_slurm(const Source& src, element v, const std::string& field,
         } else if (key == "qos") {
             s.qos = name();
         } else if (key == "job_prefix") {
-            s.job_prefix = name();
-            if (s.job_prefix.empty()) src.fail(f, "must not be empty");
+            s.job_prefix = name();  // "" = br-<instance id>
         } else if (key == "extra_args") {
             s.extra_args.clear();
             for_each_item(src, x, f, [&](element item, const std::string& ff) {

@@ -16,7 +16,7 @@
 //       "slurm": {"partition": "build", "account": "", "qos": "", "extra_args": [],
 //                 "fetch": "node", "node_work_dir": "/tmp/build_runner-work", "shared_dir": "",
 //                 "node_command": "", "bin_dir": "/usr/bin", "require_sandbox": false,
-//                 "job_prefix": "br"}
+//                 "job_prefix": ""}   // "" = br-<instance id>
 //     }
 #pragma once
 

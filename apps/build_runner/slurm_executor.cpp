@@ -111,6 +111,18 @@ std::uint64_t start_ticks(int pid) {
     return 0;
 }
 
+// This server's instance id: 8 hex digits, made once and kept in `file`.
+std::string instance_id(const fs::path& file) {
+    std::string id;
+    std::ifstream(file) >> id;
+    if (id.size() == 8 && id.find_first_not_of("0123456789abcdef") == std::string::npos) return id;
+    unsigned char bytes[4] = {};
+    std::ifstream("/dev/urandom", std::ios::binary).read(reinterpret_cast<char*>(bytes), sizeof bytes);
+    id = fmt::format("{:02x}{:02x}{:02x}{:02x}", bytes[0], bytes[1], bytes[2], bytes[3]);
+    std::ofstream(file) << id << "\n";
+    return id;
+}
+
 std::string self_path() {
     std::error_code ec;
     auto p = fs::read_symlink("/proc/self/exe", ec);
@@ -144,8 +156,7 @@ private:
     std::string tool(const char* name) const { return (m_options.slurm.bin_dir / name).string(); }
     fs::path dir_of(const BuildJob& job) const { return m_options.state_dir / std::to_string(job.build_id); }
     fs::path workspace_of(const BuildJob& job) const {
-        return (m_coordinator_fetch ? m_options.slurm.shared_dir : m_options.slurm.node_work_dir) /
-               std::to_string(job.build_id);
+        return (m_coordinator_fetch ? m_options.slurm.shared_dir : m_options.slurm.node_work_dir) / job_name(job);
     }
     std::string job_name(const BuildJob& job) const {
         return fmt::format("{}-{}", m_options.slurm.job_prefix, job.build_id);
@@ -187,6 +198,7 @@ SlurmExecutor::SlurmExecutor(SlurmExecutorOptions options) : m_options(std::move
     if (s.node_command.empty()) s.node_command = self_path();
     if (m_options.state_dir.empty()) throw std::runtime_error("the Slurm executor needs a state directory");
     fs::create_directories(m_options.state_dir);
+    if (s.job_prefix.empty()) s.job_prefix = "br-" + instance_id(m_options.state_dir / "instance");
     if (m_coordinator_fetch) {
         fs::create_directories(s.shared_dir);
         LocalExecutorOptions fetch_only = m_options.local;
@@ -231,6 +243,7 @@ SlurmExecutor::SlurmExecutor(SlurmExecutorOptions options) : m_options(std::move
                   {"qos", s.qos},
                   {"fetch", s.fetch},
                   {"node_command", s.node_command.string()},
+                  {"job_prefix", s.job_prefix},
                   {"work_dir", m_coordinator_fetch ? s.shared_dir.string() : s.node_work_dir.string()}};
 }
 

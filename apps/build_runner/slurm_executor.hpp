@@ -28,7 +28,10 @@ struct SlurmOptions {
     std::filesystem::path node_work_dir = "/tmp/build_runner-work";
     std::filesystem::path shared_dir;
     bool require_sandbox = false;  // fail builds on nodes without bubblewrap
-    std::string job_prefix = "br";  // jobs are named <prefix>-<build id>
+    // Jobs are named <prefix>-<build id>, and a node-fetched workspace is
+    // node_work_dir/<that name>. "" = "br-" + this server's instance id (8 hex digits kept in
+    // <state_dir>/instance), so that servers sharing a cluster never touch each other's.
+    std::string job_prefix;
 };
 
 struct SlurmExecutorOptions {

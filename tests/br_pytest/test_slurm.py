@@ -199,6 +199,37 @@ def test_cancel_ends_the_slurm_job(start_br, tmp_path):
     assert jobs_named(job_name(srv, bid)) == [job_id]
 
 
+def test_fetch_on_the_coordinator_into_a_shared_directory(start_br, tmp_path):
+    shared = tmp_path / "shared"
+    srv = start_br(config=config(tmp_path, "co", fetch="coordinator", shared_dir=str(shared)))
+    _, tc = srv.json("GET", "/api/toolchains", expect=200)
+    assert tc["executor_settings"]["fetch"] == "coordinator", tc
+    assert tc["executor_settings"]["work_dir"] == str(shared), tc
+    bid = srv.submit("hello", srv.repo("hello", HELLO), toolchains=["cc"])["build_ids"][0]
+    b = srv.wait(bid)
+    log = srv.log(bid)
+    assert b["state"] == "passed", (b, log)
+    # Fetched before the job started (the coordinator's fetch comes first in the log).
+    assert log.index("== fetch ") < log.index(f"== slurm job {b['job_id']} on "), log
+    assert "hello, world" in log, log
+    assert os.listdir(shared) == [], "the shared workspace outlived its build"
+
+
+def test_default_job_names_carry_the_servers_instance_id(start_br, tmp_path):
+    cfg = config(tmp_path, "unused")
+    del cfg["slurm"]["job_prefix"]
+    srv = start_br(config=cfg)
+    bid = srv.submit("hello", srv.repo("hello", HELLO), toolchains=["cc"])["build_ids"][0]
+    b = srv.wait(bid)
+    assert b["state"] == "passed", b
+    with open(os.path.join(srv.data_dir, "slurm", "instance")) as f:
+        instance = f.read().strip()
+    assert re.fullmatch(r"[0-9a-f]{8}", instance), instance
+    _, tc = srv.json("GET", "/api/toolchains", expect=200)
+    assert tc["executor_settings"]["job_prefix"] == f"br-{instance}", tc
+    assert jobs_named(f"br-{instance}-{bid}") == [b["job_id"]]
+
+
 def test_kill9_mid_build_reattaches_to_the_same_job(start_br, tmp_path):
     cfg = config(tmp_path, "k9")
     srv = start_br(config=cfg)

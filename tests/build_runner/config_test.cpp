@@ -305,13 +305,13 @@ TEST(ConfigJsonTest, LocalExecutorAndSlurmDefaults) {
     EXPECT_EQ(c.slurm.node_command, "");
     EXPECT_EQ(c.slurm.bin_dir, "/usr/bin");
     EXPECT_FALSE(c.slurm.require_sandbox);
-    EXPECT_EQ(c.slurm.job_prefix, "br");
+    EXPECT_EQ(c.slurm.job_prefix, "") << "\"\" = br-<instance id>, chosen by the executor";
     br::Config empty;
     br::parse_config_json(R"({"executor": "slurm", "slurm": {}})", "empty.json", empty);
     EXPECT_EQ(empty.executor, "slurm");
     EXPECT_EQ(empty.slurm.fetch, "node");
     EXPECT_EQ(empty.slurm.bin_dir, "/usr/bin");
-    EXPECT_EQ(empty.slurm.job_prefix, "br");
+    EXPECT_EQ(empty.slurm.job_prefix, "");
 }
 
 TEST(ConfigJsonTest, ReadsEverySlurmField) {
@@ -372,7 +372,6 @@ TEST(ConfigJsonTest, EverySlurmMistakeNamesTheField) {
          "letters, digits"},
         {R"({"slurm": {"account": "a;rm -rf"}})", "slurm.account", "letters, digits"},
         {R"({"slurm": {"qos": 5}})", "slurm.qos", "expected a string"},
-        {R"({"slurm": {"job_prefix": ""}})", "slurm.job_prefix", "must not be empty"},
         {R"({"slurm": {"job_prefix": "br/x"}})", "slurm.job_prefix", "letters, digits"},
         {R"({"slurm": {"extra_args": "--exclusive"}})", "slurm.extra_args", "expected an array"},
         {R"({"slurm": {"extra_args": ["-N2"]}})", "slurm.extra_args[0]", "srun option"},
