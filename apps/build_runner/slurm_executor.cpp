@@ -310,7 +310,8 @@ dally::Task<BuildOutcome> SlurmExecutor::run(const BuildJob& job, BuildSink& sin
         argv.push_back(std::move(a));
     }
     // Not in our process group, and later its own session: a signal to the server (or its
-    // terminal) does not reach it. SLURM_CONF and the like pass through; nothing else does.
+    // terminal) does not reach it. srun inherits the server's environment (SLURM_CONF, ...);
+    // the job gets none of it (--export=NONE).
     dally::Command cmd{.argv = std::move(argv), .cwd = dir.string(), .in = dally::Stdio::null,
                        .out = dally::Stdio::null, .err = dally::Stdio::null, .new_process_group = false};
     auto child = dally::spawn_process(cmd);

@@ -389,6 +389,7 @@
     if (t) parts.push(t);
     if (b.peak_memory_kb) parts.push('peak ' + (b.peak_memory_kb / 1024).toFixed(1) + ' MiB');
     if (b.commit) parts.push('commit ' + str(b.commit).slice(0, 12));
+    if (b.job_id) parts.push('Slurm job ' + str(b.job_id));
     if (num(b.attempt) > 1) parts.push('attempt ' + b.attempt);
     if (b.retry_of) parts.push('retry of #' + b.retry_of);
     if (b.duplicate_of) parts.push('same as #' + b.duplicate_of);
