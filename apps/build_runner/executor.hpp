@@ -47,8 +47,8 @@ public:
     virtual void output(std::string_view bytes) = 0;
     // The build now runs elsewhere: `job_id` is what to show (a Slurm job id, "" while not
     // known) and `ref` what reattach() needs. The runner commits both at once, so that a
-    // restart finds the build instead of starting it twice.
-    virtual void handle(const std::string& job_id, const std::string& ref) = 0;
+    // restart finds the build instead of starting it twice. (Local builds never call it.)
+    virtual void handle(const std::string& job_id, const std::string& ref) { (void)job_id, (void)ref; }
 };
 
 struct BuildOutcome {
