@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <array>
+#include <vector>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
@@ -379,6 +380,14 @@ std::vector<Toolchain> parse_toolchains(const Source& src, element v, const Limi
 
 }  // namespace
 
+std::string random_hex(std::size_t bytes) {
+    std::vector<unsigned char> raw(bytes);
+    if (RAND_bytes(raw.data(), static_cast<int>(raw.size())) != 1) throw ConfigError("RAND_bytes failed");
+    std::string hex;
+    for (unsigned char b : raw) hex += fmt::format("{:02x}", b);
+    return hex;
+}
+
 std::string resolve_token(Config& config) {
     if (!config.token.empty()) return {};
     if (const char* env = std::getenv("BUILD_RUNNER_TOKEN"); env != nullptr && *env != '\0') {
@@ -401,11 +410,7 @@ std::string resolve_token(Config& config) {
         config.token = std::move(token);
         return {};
     }
-    std::array<unsigned char, 32> bytes{};
-    if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1)
-        throw ConfigError("token: RAND_bytes failed");
-    std::string token;
-    for (unsigned char b : bytes) token += fmt::format("{:02x}", b);
+    const std::string token = random_hex(32);
     // O_EXCL: never follow a planted symlink or overwrite a token another process just wrote.
     const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) throw ConfigError(fmt::format("{}: {}", file.string(), std::strerror(errno)));

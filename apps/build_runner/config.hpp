@@ -95,4 +95,7 @@ Config load_config(int argc, char** argv);
 // in ...)"), else "". Throws ConfigError when the file cannot be read or written.
 std::string resolve_token(Config& config);
 
+// `bytes` random bytes (OpenSSL's RAND_bytes) as lowercase hex. Throws ConfigError.
+std::string random_hex(std::size_t bytes);
+
 }  // namespace br

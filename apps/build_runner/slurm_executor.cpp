@@ -11,6 +11,7 @@
 // job ended: TIMEOUT, OUT_OF_MEMORY, CANCELLED and NODE_FAIL are Slurm's to say.
 #include "slurm_executor.hpp"
 
+#include "config.hpp"
 #include "slurm_job.hpp"
 
 #include <dally/blocking.hpp>
@@ -116,9 +117,7 @@ std::string instance_id(const fs::path& file) {
     std::string id;
     std::ifstream(file) >> id;
     if (id.size() == 8 && id.find_first_not_of("0123456789abcdef") == std::string::npos) return id;
-    unsigned char bytes[4] = {};
-    std::ifstream("/dev/urandom", std::ios::binary).read(reinterpret_cast<char*>(bytes), sizeof bytes);
-    id = fmt::format("{:02x}{:02x}{:02x}{:02x}", bytes[0], bytes[1], bytes[2], bytes[3]);
+    id = random_hex(4);
     std::ofstream(file) << id << "\n";
     return id;
 }
@@ -149,7 +148,7 @@ private:
     dally::Task<void> drain(Follow& f);
     dally::Task<void> drain_file(Follow& f, bool is_err);
     void err_line(Follow& f, const std::string& line);
-    dally::Task<std::string> final_state(Follow& f);
+    dally::Task<std::optional<std::string>> final_state(Follow& f);
     dally::Task<void> send_cancel(Follow& f);
     dally::Task<BuildOutcome> fetch_to_shared(BuildJob job, fs::path workspace, BuildSink& sink, dally::Event& cancel);
     dally::Task<void> remove_shared(fs::path workspace);
@@ -451,11 +450,12 @@ dally::Task<void> SlurmExecutor::send_cancel(Follow& f) {
     f.sink.output(r.ok ? "== cancelling: scancel sent\n" : "== scancel failed: " + first_line(r.err) + "\n");
 }
 
-// The job's final state: "" when Slurm no longer knows it. Asks again only while the
+// The job's final state: "" when Slurm no longer knows it, nullopt when the server stops
+// meanwhile (detach()). Asks again only while the
 // job is still ending (COMPLETING), at a growing interval; a job whose srun died with the
 // old server may still run for hours, so that wait is at Slurm's pace (every 10 s).
-dally::Task<std::string> SlurmExecutor::final_state(Follow& f) {
-    if (f.ref.job_id.empty()) co_return std::string();
+dally::Task<std::optional<std::string>> SlurmExecutor::final_state(Follow& f) {
+    if (f.ref.job_id.empty()) co_return std::optional<std::string>(std::string());
     auto interval = 100ms;
     for (;;) {
         auto r = co_await run_tool(words(tool("scontrol"), "show job -o", f.ref.job_id), 30s);
@@ -466,9 +466,9 @@ dally::Task<std::string> SlurmExecutor::final_state(Follow& f) {
             state = acct.ok ? first_line(acct.out) : std::string();
             state = state.substr(0, state.find(' '));  // "CANCELLED by 0"
         }
-        if (!slurm_state_pending(state)) co_return state;
+        if (!slurm_state_pending(state)) co_return std::optional<std::string>(state);
         if (f.cancel.is_set() && !f.cancel_sent) co_await send_cancel(f);
-        if (m_detach.is_set() && !f.cancel_sent) co_return std::string("DETACHED");
+        if (m_detach.is_set() && !f.cancel_sent) co_return std::nullopt;
         co_await dally::sleep_for(f.srun_gone && state != "COMPLETING" ? 10'000ms : interval);
         interval = std::min<std::chrono::milliseconds>(interval * 2, 2'000ms);
     }
@@ -543,8 +543,9 @@ dally::Task<BuildOutcome> SlurmExecutor::follow(Follow& f) {
     co_await drain(f);
     if (!f.err_partial.empty()) err_line(f, std::exchange(f.err_partial, std::string()));
     if (f.cancel.is_set() && !f.cancel_sent && !f.node) co_await send_cancel(f);
-    const std::string state = co_await final_state(f);
-    if (state == "DETACHED") co_return detached;
+    const std::optional<std::string> final = co_await final_state(f);
+    if (!final) co_return detached;
+    const std::string& state = *final;
     if (!state.empty()) f.sink.output(fmt::format("== slurm job {} ended {}\n", f.ref.job_id, state));
     co_return slurm_outcome(state, f.node, f.cancel.is_set(), f.last_error);
 }

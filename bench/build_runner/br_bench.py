@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -55,12 +54,15 @@ def make_repo(base, name, script, tags=0):
 
 
 class Server:
-    def __init__(self, binary, base, concurrency, extra=()):
+    def __init__(self, binary, base, concurrency, extra=(), config=None):
+        """config: the server's JSON config (default: one toolchain running sh ./build.sh)."""
         self.data = os.path.join(base, "data")
         cfg = os.path.join(base, "config.json")
+        if config is None:
+            config = {"toolchains": [{"name": "sh", "kind": "custom",
+                                      "steps": [{"name": "build", "run": "sh ./build.sh"}]}]}
         with open(cfg, "w") as f:
-            json.dump({"toolchains": [{"name": "sh", "kind": "custom",
-                                       "steps": [{"name": "build", "run": "sh ./build.sh"}]}]}, f)
+            json.dump(config, f)
         self.out = open(os.path.join(base, "stdout"), "wb+")
         self.proc = subprocess.Popen([binary, "serve", "--port", "0", "--data-dir", self.data, "--token", TOKEN,
                                       "--concurrency", str(concurrency), "--config", cfg, *extra],

@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -32,36 +31,11 @@ import time
 
 import websockets
 
-from br_bench import REPO, TOKEN, Server, make_repo, pct
+from br_bench import REPO, Server, make_repo, pct
 
 SCRIPT = os.path.join(REPO, "scripts", "slurm-cluster.sh")
 SLURM_DIR = os.environ.get("DALLY_SLURM_DIR", "/tmp/dally-slurm")
 TRIVIAL = [{"name": "trivial", "kind": "custom", "steps": [{"name": "build", "run": "true"}]}]
-
-
-class ConfiguredServer(Server):
-    """br_bench's Server with a config of our own (the toolchains, the executor)."""
-
-    def __init__(self, binary, base, concurrency, config):
-        self.data = os.path.join(base, "data")
-        cfg = os.path.join(base, "config.json")
-        with open(cfg, "w") as f:
-            json.dump(config, f)
-        self.out = open(os.path.join(base, "stdout"), "wb+")
-        self.proc = subprocess.Popen([binary, "serve", "--port", "0", "--data-dir", self.data, "--token", TOKEN,
-                                      "--concurrency", str(concurrency), "--config", cfg],
-                                     stdout=self.out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while True:
-            self.out.seek(0)
-            m = re.search(rb"listening on 127\.0\.0\.1:(\d+)", self.out.read())
-            if m:
-                self.port = int(m.group(1))
-                break
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.out.seek(0)
-                sys.exit(f"server did not start:\n{self.out.read().decode(errors='replace')}")
-            time.sleep(0.02)
 
 
 def slurm_config(base, part, executor="slurm"):
@@ -91,7 +65,7 @@ def bench_srun(n):
 
 def bench_trivial(binary, base, n, executor):
     url = make_repo(base, "trivial", "true", tags=n)
-    srv = ConfiguredServer(binary, base, 4, slurm_config(base, "trivial", executor))
+    srv = Server(binary, base, 4, config=slurm_config(base, "trivial", executor))
     start, on_node, end = [], [], []
 
     async def run():
@@ -130,7 +104,7 @@ def bench_trivial(binary, base, n, executor):
 def bench_burst(binary, base, n):
     url = make_repo(base, "burst", "true", tags=n)
     cfg = slurm_config(base, "burst")
-    srv = ConfiguredServer(binary, base, n, cfg)
+    srv = Server(binary, base, n, config=cfg)
     t0 = time.perf_counter()
     ids = [srv.post("/api/packages", {"name": f"b{i}", "repo_url": url, "ref": f"t{i}"})["build_ids"][0]
            for i in range(n)]
