@@ -5,7 +5,7 @@
 // go into a mutex-guarded queue whose byte count is bounded (the slow-client policy). One
 // writer coroutine per connection, on the connection's runtime, moves them one at a time
 // into wslay, whose send callback copies frames into an output buffer of at most 64 KiB
-// that is flushed with send_all under a write deadline. A parked writer is woken by a post
+// that is flushed with send_all under a write deadline (kept by the session's watchdog). A parked writer is woken by a post
 // to its runtime from the one send() that finds it idle; a busy writer costs senders
 // nothing but the lock. Close frames go through the same queue (after the messages queued
 // before them), whoever starts the close: the handler, another thread, the slow-client
@@ -54,6 +54,12 @@ Session::Session(TcpStream& stream, const WebSocketOptions& options, Address pee
     // Checked per message before a frame reaches wslay (start_frame); this is a backstop.
     wslay_event_config_set_max_recv_msg_length(
         m_ctx, std::max<std::uint64_t>(options.max_message_bytes, 125));
+    // The watchdog wakes at least this often, so that every read or write deadline set
+    // from now on is later than its next wake (see watch()).
+    Clock::duration period = std::chrono::hours(1);
+    for (auto d : {options.ping_interval, options.idle_timeout, options.write_timeout})
+        if (d.count() > 0) period = std::min<Clock::duration>(period, d);
+    m_watch_period = std::max<Clock::duration>(period, std::chrono::milliseconds(1));
     m_in.resize(std::max(ws_in_buffer_initial, leftover.size()));
     std::memcpy(m_in.data(), leftover.data(), leftover.size());
     m_in_end = leftover.size();
@@ -149,6 +155,7 @@ void Session::finish() noexcept {
     m_open.store(false, std::memory_order_release);
     m_queued.store(0, std::memory_order_release);
     m_detached = true;
+    stop_watchdog();
     m_writer = nullptr;
     m_writer_handle = {};
 }
@@ -189,8 +196,10 @@ Task<void> Session::write_loop(std::shared_ptr<Session> self) {
             Clock::time_point limit = Clock::now() + s.m_options.write_timeout;
             if (s.m_close_deadline != Clock::time_point{})
                 limit = std::min(limit, s.m_close_deadline);
-            auto sent = co_await dally::deadline(
-                limit, s.m_stream.send_all(std::span<const char>(s.m_out)));
+            s.m_write_limit = limit;
+            s.watch(limit);
+            auto sent = co_await s.m_stream.send_all(std::span<const char>(s.m_out));
+            s.m_write_limit = Clock::time_point::max();
             if (!sent) {
                 s.drop(sent.error());
                 break;
@@ -282,6 +291,58 @@ void Session::stop_writer() noexcept {
     if (m_writer != nullptr) m_writer->cancel();
 }
 
+// ------------------------------------------------------------------ the watchdog
+//
+// One timer per session instead of one per operation. It sleeps until the earliest
+// deadline of what is in flight (receive()'s recv: ping, idle and close; the writer's
+// send: write timeout and close), but never longer than m_watch_period, so a deadline set
+// later is normally after its wake and costs nothing but a store. Only an earlier one (the
+// close deadline, armed once) restarts it. A read deadline is acted on without
+// interrupting the recv (a ping is queued, a close begun); an expired write or close
+// deadline drops the connection, whose shutdown ends the I/O in flight.
+
+void Session::start_watchdog() {
+    if (m_detached || m_stop) return;
+    m_watch_cancel.cancel();
+    m_watch_cancel = CancelSource();
+    m_watch_wake = Clock::time_point::min();  // it computes its wake when it first runs
+    (void)m_runtime->spawn(watch_loop(shared_from_this(), ++m_watch_generation),
+                           m_watch_cancel.token());
+}
+
+void Session::stop_watchdog() noexcept {
+    ++m_watch_generation;
+    m_watch_cancel.cancel();
+}
+
+void Session::watch(Clock::time_point t) {
+    if (t < m_watch_wake) start_watchdog();
+}
+
+Task<void> Session::watch_loop(std::shared_ptr<Session> self, std::uint64_t generation) {
+    Session& s = *self;
+    for (;;) {
+        if (generation != s.m_watch_generation || s.m_detached || s.m_stop || s.m_dropped)
+            co_return;
+        const Clock::time_point now = Clock::now();
+        s.check_deadlines(now);
+        if (s.m_dropped) co_return;
+        Clock::time_point next = now + s.m_watch_period;
+        if (s.m_recv_waiting) next = std::min(next, s.read_deadline(s.m_waiting_since));
+        next = std::min(next, s.m_write_limit);
+        s.m_watch_wake = next;
+        if (!co_await dally::sleep_until(next)) co_return;  // cancelled: replaced or stopped
+    }
+}
+
+void Session::check_deadlines(Clock::time_point now) {
+    if (now >= m_write_limit) {
+        drop(ws_error(std::errc::timed_out));  // the client reads too slowly
+        return;
+    }
+    if (m_recv_waiting && now >= read_deadline(m_waiting_since)) on_read_timeout(m_waiting_since);
+}
+
 ssize_t Session::on_wslay_send(wslay_event_context_ptr ctx, const std::uint8_t* data,
                                std::size_t len, int, void* self) {
     auto& s = *static_cast<Session*>(self);
@@ -322,6 +383,7 @@ Task<void> run_websocket(TcpStream& stream, std::string leftover, Request& reque
     FinishGuard guard{session, out};
     JoinHandle<void> writer = rt->spawn(Session::write_loop(session));
     session->set_writer(&writer);
+    session->start_watchdog();
 
     bool threw = false;
     try {
@@ -333,6 +395,7 @@ Task<void> run_websocket(TcpStream& stream, std::string leftover, Request& reque
     }
     if (session->is_open()) session->close(threw ? 1011 : 1000, {});
     co_await session->linger();
+    session->stop_watchdog();
     session->stop_writer();
     co_await writer;
     session->set_writer(nullptr);

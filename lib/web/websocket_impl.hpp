@@ -18,6 +18,7 @@
 #include <string_view>
 #include <system_error>
 
+#include "dally/cancel.hpp"
 #include "dally/runtime.hpp"
 #include "dally/time.hpp"
 #include "dally/web/detail/utf8.hpp"
@@ -74,6 +75,10 @@ class Session final : public WebSocket, public std::enable_shared_from_this<Sess
     Task<void> linger();
     // Makes the writer return (resumed if parked, cancelled if in I/O).
     void stop_writer() noexcept;
+    // Starts the watchdog, the one timer that enforces the session's deadlines (see
+    // watch_loop); stop_watchdog() ends it.
+    void start_watchdog();
+    void stop_watchdog() noexcept;
     // The connection is over: send() returns false from now on and never touches the
     // runtime again. Called from run_websocket's frame, also when it is destroyed.
     void finish() noexcept;
@@ -107,7 +112,7 @@ class Session final : public WebSocket, public std::enable_shared_from_this<Sess
     void fail(std::uint16_t code);
     void drop(std::error_code ec) noexcept;
     void shutdown_write() noexcept;
-    void arm_close_deadline() noexcept;
+    void arm_close_deadline();
     void compact_input() noexcept;
     void received(std::size_t n);
     Clock::time_point read_deadline(Clock::time_point waiting_since) const noexcept;
@@ -115,6 +120,12 @@ class Session final : public WebSocket, public std::enable_shared_from_this<Sess
     void on_read_end(const Result<std::size_t>& r) noexcept;
     void send_ping();
     void wake_writer_local();
+
+    // ---- owner thread: deadlines ----
+    static Task<void> watch_loop(std::shared_ptr<Session> self, std::uint64_t generation);
+    // A deadline was set: restarts the watchdog if it sleeps past `t`.
+    void watch(Clock::time_point t);
+    void check_deadlines(Clock::time_point now);
 
     // ---- owner thread: writing ----
     void feed_wslay(Outgoing& item);
@@ -180,6 +191,17 @@ class Session final : public WebSocket, public std::enable_shared_from_this<Sess
     Clock::time_point m_close_deadline{};
     Clock::time_point m_last_heard;
     Clock::time_point m_last_ping{};
+
+    // Owner thread: deadlines. The I/O carries no timeout of its own (a linked timeout
+    // per recv and send cost ~8% of the CPU of an echo server); the operations in flight
+    // publish their deadlines here and the watchdog acts on them.
+    bool m_recv_waiting = false;  // receive() waits in a recv
+    Clock::time_point m_waiting_since{};
+    Clock::time_point m_write_limit = Clock::time_point::max();  // of the send in flight
+    Clock::time_point m_watch_wake = Clock::time_point::max();   // the watchdog's next wake
+    Clock::duration m_watch_period{};  // the longest the watchdog sleeps
+    std::uint64_t m_watch_generation = 0;
+    CancelSource m_watch_cancel;
 
     // Owner thread: reading.
     std::string m_in;

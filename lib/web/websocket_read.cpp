@@ -73,7 +73,10 @@ HeaderStatus parse_header(const unsigned char* p, std::size_t n, FrameHeader& h)
 
 struct Session::ReaderGuard {
     Session& s;
-    ~ReaderGuard() { s.m_reading = false; }
+    ~ReaderGuard() {
+        s.m_reading = false;
+        s.m_recv_waiting = false;
+    }
 };
 
 Task<Result<Message>> Session::receive() {
@@ -99,13 +102,14 @@ Task<Result<Message>> Session::receive() {
         pump();
         if (m_ready || m_read_stopped) continue;
         compact_input();
-        auto op = m_stream.recv(std::span<char>(m_in.data() + m_in_end, m_in.size() - m_in_end));
-        const Clock::time_point deadline = read_deadline(waiting_since);
-        if (deadline != Clock::time_point::max()) op.set_deadline(deadline);
-        auto r = co_await op;
-        if (r.timed_out()) {
-            on_read_timeout(waiting_since);
-        } else if (!r || *r == 0) {
+        // The watchdog keeps the ping, idle and close deadlines while the recv waits.
+        m_waiting_since = waiting_since;
+        m_recv_waiting = true;
+        watch(read_deadline(waiting_since));
+        auto r = co_await m_stream.recv(
+            std::span<char>(m_in.data() + m_in_end, m_in.size() - m_in_end));
+        m_recv_waiting = false;
+        if (!r || *r == 0) {
             on_read_end(r);
         } else {
             received(*r);
@@ -328,9 +332,10 @@ void Session::shutdown_write() noexcept {
     ::shutdown(m_stream.fd(), SHUT_WR);
 }
 
-void Session::arm_close_deadline() noexcept {
-    if (m_close_deadline == Clock::time_point{})
-        m_close_deadline = Clock::now() + m_options.close_timeout;
+void Session::arm_close_deadline() {
+    if (m_close_deadline != Clock::time_point{}) return;
+    m_close_deadline = Clock::now() + m_options.close_timeout;
+    watch(m_close_deadline);
 }
 
 void Session::compact_input() noexcept {

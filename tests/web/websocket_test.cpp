@@ -632,6 +632,59 @@ TEST(WebSocket, IdleTimeoutClosesWith1001) {
     EXPECT_EQ(p.ended.get_future().get(), std::errc::not_connected);
 }
 
+TEST(WebSocket, WriteTimeoutDropsAClientThatReadsNothing) {
+    Published p;
+    Session s(p.handler(), {.max_queued_bytes = 64u << 20,
+                            .ping_interval = 0ms,
+                            .idle_timeout = 0ms,
+                            .write_timeout = 300ms});
+    auto ws = p.socket.get_future().get();
+    const auto t0 = dally::Clock::now();
+    // Far more than the socket buffers hold; the client reads none of it.
+    const std::string chunk(256 * 1024, 'w');
+    for (int i = 0; i < 32; ++i) ASSERT_TRUE(ws->send_binary(chunk));
+    auto ended = p.ended.get_future();
+    ASSERT_EQ(ended.wait_for(scaled(5000ms)), std::future_status::ready)
+        << "a write stuck for write_timeout ends the connection";
+    EXPECT_EQ(ended.get(), std::errc::timed_out);
+    EXPECT_GE(dally_test::ms_since(t0), 250);
+    EXPECT_FALSE(ws->is_open());
+    EXPECT_FALSE(ws->send_text("after the drop"));
+}
+
+TEST(WebSocket, PingsContinueWhileTheClientKeepsUpWithAStream) {
+    // The watchdog's read deadlines and the writer's write deadlines together: a stream of
+    // server messages the client reads does not stop the pings (silence is the client's).
+    Published p;
+    Session s(p.handler(), {.ping_interval = 150ms, .idle_timeout = 0ms, .write_timeout = 5000ms});
+    auto ws = p.socket.get_future().get();
+    std::atomic<bool> stop{false};
+    std::thread sender([&] {
+        while (!stop.load()) {
+            ws->send_text("tick");
+            std::this_thread::sleep_for(10ms);
+        }
+    });
+    int pings = 0;
+    int ticks = 0;
+    const auto t0 = dally::Clock::now();
+    while (pings < 2 && dally_test::ms_since(t0) < 5000 * slowdown) {
+        auto f = s.client().read_frame(2000ms);
+        ASSERT_TRUE(f);
+        if (f->opcode == op_ping) {
+            ++pings;
+            s.client().send_frame(op_pong, f->payload);
+        } else {
+            EXPECT_EQ(f->payload, "tick");
+            ++ticks;
+        }
+    }
+    stop = true;
+    sender.join();
+    EXPECT_EQ(pings, 2);
+    EXPECT_GT(ticks, 5);
+}
+
 // ------------------------------------------------------------------ sending from other threads
 
 TEST(WebSocket, SlowClientWithPolicyCloseEndsWith1008AndTheQueueStaysBounded) {
