@@ -10,6 +10,8 @@
 
 #include <fmt/format.h>
 
+#include <sys/socket.h>
+
 #include <ctime>
 #include <cstdio>
 #include <exception>
@@ -192,6 +194,21 @@ Task<void> serve_connection(std::shared_ptr<ServeState> state, TcpStream stream)
         co_return sent && !entry.expired;
     };
 
+    // After an error response: half-close, then read and discard until the client closes
+    // or linger_timeout passes (the sweeper shuts the read side then).
+    auto linger = [&]() -> Task<void> {
+        if (::shutdown(stream.fd(), SHUT_WR) != 0) co_return;
+        entry.idle = false;
+        entry.writing = false;
+        entry.deadline = Clock::now() + options.linger_timeout;
+        if (in.size() < read_chunk) in.resize(read_chunk);
+        while (!entry.expired) {
+            auto n = co_await stream.recv(std::span<char>(in.data(), in.size()));
+            if (!n || *n == 0) break;
+        }
+        entry.deadline = Clock::time_point::max();
+    };
+
     for (;;) {
         auto step = parser.feed(std::string_view(in.data() + in_begin, in_end - in_begin));
         in_begin += step.consumed;
@@ -233,7 +250,7 @@ Task<void> serve_connection(std::shared_ptr<ServeState> state, TcpStream stream)
                     shared.rejected.fetch_add(1, std::memory_order_relaxed);
                     out = error_response(408, "request timeout", options);
                     entry.expired = false;
-                    (void)co_await flush();
+                    if (co_await flush()) co_await linger();
                 }
                 co_return;
             }
@@ -247,7 +264,7 @@ Task<void> serve_connection(std::shared_ptr<ServeState> state, TcpStream stream)
         if (step.status == RequestParser::Status::error) {
             shared.rejected.fetch_add(1, std::memory_order_relaxed);
             out += error_response(parser.error_status(), parser.error_message(), options);
-            (void)co_await flush();
+            if (co_await flush()) co_await linger();
             co_return;
         }
 
@@ -323,7 +340,9 @@ Task<void> serve_connection(std::shared_ptr<ServeState> state, TcpStream stream)
         }
 
         if (!keep_alive) {
-            (void)co_await flush();
+            // Pipelined requests after this one are not answered: linger so that the
+            // client still gets this response rather than a reset.
+            if (co_await flush() && in_begin != in_end) co_await linger();
             co_return;
         }
         parser.next();

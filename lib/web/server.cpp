@@ -56,7 +56,7 @@ namespace {
 // How often a runtime checks its connections' deadlines: an eighth of the shortest
 // timeout, between 5 ms and 250 ms (a 10 s timeout fires within 10.25 s).
 Clock::duration sweep_interval(const ServerOptions& o) {
-    auto shortest = std::min({o.header_timeout, o.body_timeout, o.idle_timeout, o.write_timeout});
+    auto shortest = std::min({o.header_timeout, o.body_timeout, o.idle_timeout, o.write_timeout, o.linger_timeout});
     auto interval = std::chrono::duration_cast<Clock::duration>(shortest) / 8;
     return std::clamp<Clock::duration>(interval, std::chrono::milliseconds(5), std::chrono::milliseconds(250));
 }

@@ -7,10 +7,12 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <set>
+#include <thread>
 #include <vector>
 
 using namespace dally;
@@ -132,7 +134,8 @@ TEST(Server, ExpectContinueGets100BeforeTheBody) {
 }
 
 TEST(Server, LimitsAnswerWithStatusAndClose) {
-    TestServer srv(basic_router(), {.max_header_bytes = 4096, .max_uri_bytes = 1024, .max_body_bytes = 1000});
+    TestServer srv(basic_router(),
+                   {.max_header_bytes = 4096, .max_uri_bytes = 1024, .max_body_bytes = 1000, .linger_timeout = 300ms});
     struct Case {
         std::string request;
         int status;
@@ -158,6 +161,45 @@ TEST(Server, LimitsAnswerWithStatusAndClose) {
     ASSERT_TRUE(ok);
     EXPECT_EQ(ok->status, 200);
     EXPECT_GE(srv.server().stats().rejected_total, cases.size());
+}
+
+TEST(Server, BodyOverTheLimitGets413AndTheClientMayStillSendIt) {
+    TestServer srv(basic_router(), {.max_body_bytes = 1000});
+    Client c(srv.port());
+    const std::string body(4u << 20, 'b');
+    const std::string head =
+        "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+    // A client that sends its whole body before reading (no Expect: 100-continue): the server
+    // answers 413 at the head, then reads and discards the rest instead of resetting.
+    ASSERT_TRUE(c.send(head + body)) << "the connection was reset mid-body: " << std::strerror(errno);
+    auto r = c.read_response();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 413);
+    EXPECT_EQ(r->header("Connection").value_or(""), "close");
+    EXPECT_TRUE(c.closed_by_server());
+}
+
+TEST(Server, LingerAfterAnErrorEndsAtLingerTimeout) {
+    TestServer srv(basic_router(), {.max_body_bytes = 1000, .linger_timeout = 300ms});
+    Client c(srv.port());
+    ASSERT_TRUE(c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n"));
+    auto r = c.read_response();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 413);
+    // The server half-closed after the response, and reads (and drops) what still comes.
+    EXPECT_TRUE(c.closed_by_server());
+    const std::string more(1000, 'm');
+    EXPECT_TRUE(c.send(more));
+    std::this_thread::sleep_for(50ms);
+    EXPECT_TRUE(c.send(more)) << "reset during the linger";
+    // After linger_timeout the server has closed: what the client sends now is reset.
+    std::this_thread::sleep_for(600ms * dally_test::slowdown);
+    bool reset = false;
+    for (int i = 0; i < 20 && !reset; ++i) {
+        reset = !c.send(more);
+        std::this_thread::sleep_for(20ms);
+    }
+    EXPECT_TRUE(reset) << "the server still held the connection after linger_timeout";
 }
 
 TEST(Server, SlowHeadersGet408AndIdleConnectionsClose) {

@@ -45,6 +45,11 @@ struct ServerOptions {
     std::chrono::milliseconds idle_timeout{60'000};
     // One response (or one chunk of a streamed one) must be written within this time.
     std::chrono::milliseconds write_timeout{30'000};
+    // After an error response (413, 431, 400...), the server half-closes and reads and
+    // discards what the client still sends (say, the rest of a body over the limit) until
+    // the client closes or this much time has passed. Closing with unread bytes would reset
+    // the connection, and the client could lose the response.
+    std::chrono::milliseconds linger_timeout{2'000};
     // On shutdown(), requests in flight get this long to finish before they are cancelled.
     std::chrono::milliseconds shutdown_grace{5'000};
     // The Server header ("" omits it).
