@@ -1,11 +1,20 @@
-# Install rules for dally: headers, the library, a CMake package and a pkg-config file.
+# Install rules for dally and dally::web: headers, the two libraries, a CMake package with an
+# optional `web` component, and a pkg-config file for each library.
 #
 # After `cmake --install <build> --prefix <p>`, a consumer can use either
 #   find_package(dally 0.1 REQUIRED)          # with CMAKE_PREFIX_PATH=<p>
 #   target_link_libraries(app PRIVATE dally::dally)
 # or
 #   c++ -std=c++20 main.cpp $(pkg-config --cflags --libs dally)   # PKG_CONFIG_PATH=<p>/<libdir>/pkgconfig
-# tests/consumer checks both against a fresh install.
+# and for the HTTP/WebSocket library
+#   find_package(dally 0.1 REQUIRED COMPONENTS web)
+#   target_link_libraries(app PRIVATE dally::web)         # brings dally::dally along
+# or
+#   c++ -std=c++20 main.cpp $(pkg-config --cflags --libs dally-web)
+# The core package file (dallyTargets.cmake) never mentions web, so a consumer of dally::dally
+# alone needs neither OpenSSL nor wslay; dally-web-targets.cmake is read only when the web
+# component is asked for. llhttp is compiled into libdally_web (see FindLlhttp.cmake), so
+# nothing of it is installed. tests/consumer checks all four ways against a fresh install.
 include_guard(GLOBAL)
 
 include(GNUInstallDirs)
@@ -36,12 +45,25 @@ else()
 endif()
 unset(_dally_type)
 
-# --- headers and library ---------------------------------------------------------------------
-# dally::web is built for this tree's apps and examples only (not installed yet), so its
-# headers stay out of the install too.
+get_target_property(_dally_web_type dally_web TYPE)
+if(_dally_web_type STREQUAL "STATIC_LIBRARY")
+  set(DALLY_WEB_STATIC ON)
+  # As for dally above: lib/web/CMakeLists.txt links wslay and libcrypto as
+  # $<BUILD_INTERFACE:...>; a static libdally_web.a still needs them at the consumer's link, so
+  # the export names them (as $<LINK_ONLY:...>) and dally-config.cmake finds them when the web
+  # component is requested. llhttp needs nothing: its objects are inside libdally_web.a.
+  target_link_libraries(dally_web PRIVATE
+    $<INSTALL_INTERFACE:wslay>
+    $<INSTALL_INTERFACE:OpenSSL::Crypto>)
+else()
+  set(DALLY_WEB_STATIC OFF)
+endif()
+unset(_dally_web_type)
+
+# --- headers and libraries -------------------------------------------------------------------
+# All of include/dally, dally/web (and its detail/) included: they are one include tree.
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/dally"
-        DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}"
-        PATTERN "web" EXCLUDE)
+        DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
 
 # lib/CMakeLists.txt names $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>, but on a first
 # configure it is read before GNUInstallDirs has defined that variable; add the installed
@@ -60,10 +82,23 @@ install(TARGETS dally EXPORT dallyTargets
 unset(_dally_includes)
 unset(_dally_includes_arg)
 
+# A separate export set, so that dallyTargets.cmake stays free of the web dependencies. Its
+# include directory comes with dally::dally.
+install(TARGETS dally_web EXPORT dallyWebTargets
+  ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}"
+  LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}"
+  RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}")
+
 # --- CMake package ---------------------------------------------------------------------------
 install(EXPORT dallyTargets
   NAMESPACE dally::
   FILE dallyTargets.cmake
+  DESTINATION "${DALLY_INSTALL_CMAKEDIR}")
+# dally::web refers to dally::dally, which this file expects dallyTargets.cmake to have
+# defined first; dally-config.cmake includes it after that one.
+install(EXPORT dallyWebTargets
+  NAMESPACE dally::
+  FILE dally-web-targets.cmake
   DESTINATION "${DALLY_INSTALL_CMAKEDIR}")
 
 configure_package_config_file(
@@ -91,6 +126,20 @@ if(DALLY_STATIC)
 else()
   set(DALLY_PC_REQUIRES "Requires.private: liburing fmt")
 endif()
+# dally-web.pc: dally and fmt are always Requires (public: dally/web/json.hpp uses fmt). libcrypto
+# and wslay follow the same rule as above; wslay has no .pc file, so it is a -l flag in Libs
+# (static) or Libs.private (shared). llhttp is inside libdally_web.
+set(DALLY_WEB_PC_REQUIRES "Requires: dally = ${PROJECT_VERSION}, fmt")
+if(DALLY_WEB_STATIC)
+  string(APPEND DALLY_WEB_PC_REQUIRES ", libcrypto")
+  set(DALLY_WEB_PC_REQUIRES_PRIVATE "")
+  set(DALLY_WEB_PC_LIBS " -lwslay")
+  set(DALLY_WEB_PC_LIBS_PRIVATE "")
+else()
+  set(DALLY_WEB_PC_REQUIRES_PRIVATE "Requires.private: libcrypto")
+  set(DALLY_WEB_PC_LIBS "")
+  set(DALLY_WEB_PC_LIBS_PRIVATE "Libs.private: -lwslay")
+endif()
 foreach(_dir LIBDIR INCLUDEDIR)
   if(IS_ABSOLUTE "${CMAKE_INSTALL_${_dir}}")
     set(DALLY_PC_${_dir} "${CMAKE_INSTALL_${_dir}}")
@@ -101,14 +150,17 @@ endforeach()
 unset(_dir)
 
 # The prefix is only known at install time (`cmake --install --prefix` overrides the configured
-# one), so the file is configured twice: everything but the prefix now, the prefix on install.
+# one), so each file is configured twice: everything but the prefix now, the prefix on install.
 set(DALLY_PC_PREFIX "@DALLY_PC_PREFIX@")
-configure_file("${CMAKE_CURRENT_LIST_DIR}/dally.pc.in"
-               "${PROJECT_BINARY_DIR}/dally-pc/dally.pc.in" @ONLY)
-install(CODE "
-  set(DALLY_PC_PREFIX \"\${CMAKE_INSTALL_PREFIX}\")
-  configure_file(\"${PROJECT_BINARY_DIR}/dally-pc/dally.pc.in\"
-                 \"${PROJECT_BINARY_DIR}/dally-pc/dally.pc\" @ONLY)
-")
-install(FILES "${PROJECT_BINARY_DIR}/dally-pc/dally.pc"
-        DESTINATION "${CMAKE_INSTALL_LIBDIR}/pkgconfig")
+foreach(_pc dally dally-web)
+  configure_file("${CMAKE_CURRENT_LIST_DIR}/${_pc}.pc.in"
+                 "${PROJECT_BINARY_DIR}/dally-pc/${_pc}.pc.in" @ONLY)
+  install(CODE "
+    set(DALLY_PC_PREFIX \"\${CMAKE_INSTALL_PREFIX}\")
+    configure_file(\"${PROJECT_BINARY_DIR}/dally-pc/${_pc}.pc.in\"
+                   \"${PROJECT_BINARY_DIR}/dally-pc/${_pc}.pc\" @ONLY)
+  ")
+  install(FILES "${PROJECT_BINARY_DIR}/dally-pc/${_pc}.pc"
+          DESTINATION "${CMAKE_INSTALL_LIBDIR}/pkgconfig")
+endforeach()
+unset(_pc)

@@ -1,11 +1,14 @@
 # FindLlhttp
 # ----------
 # Finds llhttp's C sources (Debian ships them, not a library, in package node-llhttp:
-# /usr/share/llhttp/{llhttp,api,http}.c and /usr/share/include/llhttp/llhttp.h) and builds
-# them as a static library in this build. Nothing is copied into the repository.
+# /usr/share/llhttp/{llhttp,api,http}.c and /usr/share/include/llhttp/llhttp.h) and compiles
+# them in this build. Nothing is copied into the repository.
 #
-# Imported target:
-#   Llhttp::Llhttp
+# Target:
+#   Llhttp::Llhttp   an OBJECT library (dally_llhttp): whatever links it directly gets the
+#                    three object files in its own archive or shared object. That is how
+#                    libdally_web carries llhttp, so an installed dally::web needs no llhttp
+#                    of its own and dally_llhttp is never installed.
 # Result variables:
 #   Llhttp_FOUND, Llhttp_VERSION, Llhttp_INCLUDE_DIR, Llhttp_SOURCE_DIR
 
@@ -32,7 +35,7 @@ find_package_handle_standard_args(Llhttp
   VERSION_VAR Llhttp_VERSION)
 
 if(Llhttp_FOUND AND NOT TARGET Llhttp::Llhttp)
-  add_library(dally_llhttp STATIC
+  add_library(dally_llhttp OBJECT
     "${Llhttp_SOURCE_DIR}/llhttp.c"
     "${Llhttp_SOURCE_DIR}/api.c"
     "${Llhttp_SOURCE_DIR}/http.c")

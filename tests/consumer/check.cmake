@@ -1,7 +1,9 @@
 # Driven by tests/consumer/CMakeLists.txt (the consumer_find_package test), in script mode:
 #   1. cmake --install DALLY_BUILD_DIR into WORK_DIR/prefix
-#   2. configure, build and run PROJECT_DIR against it via find_package(dally)
-#   3. compile and run PROJECT_DIR/main.cpp with `pkg-config --cflags --libs dally`
+#   2. configure, build and run PROJECT_DIR against it via find_package(dally): `consumer`
+#      (main.cpp, the core alone) and `web_consumer` (web_main.cpp, COMPONENTS web)
+#   3. compile and run PROJECT_DIR/main.cpp with `pkg-config --cflags --libs dally`, and
+#      PROJECT_DIR/web_main.cpp with `pkg-config --cflags --libs dally-web`
 # Any failing step fails the test with a message naming the step.
 cmake_minimum_required(VERSION 3.25)
 
@@ -64,6 +66,7 @@ endif()
 
 run("build the consumer project" "${CMAKE_COMMAND}" --build "${consumer_build}")
 run("run the find_package consumer" "${consumer_build}/consumer")
+run("run the find_package web consumer" "${consumer_build}/web_consumer")
 
 # --- 3. pkg-config ---------------------------------------------------------------------------
 if(NOT PKG_CONFIG)
@@ -71,22 +74,30 @@ if(NOT PKG_CONFIG)
                       "install it (scripts/install-deps.sh) to test dally.pc")
 endif()
 set(ENV{PKG_CONFIG_PATH} "${prefix}/${INSTALL_LIBDIR}/pkgconfig")
-execute_process(COMMAND "${PKG_CONFIG}" --cflags --libs dally
-                OUTPUT_VARIABLE pc_flags
-                RESULT_VARIABLE rc
-                OUTPUT_STRIP_TRAILING_WHITESPACE)
-if(NOT rc STREQUAL "0")
-  message(FATAL_ERROR "consumer: pkg-config --cflags --libs dally failed (${rc}), "
-                      "PKG_CONFIG_PATH=$ENV{PKG_CONFIG_PATH}")
-endif()
-message(STATUS "consumer: pkg-config --cflags --libs dally: ${pc_flags}")
-separate_arguments(pc_flags UNIX_COMMAND "${pc_flags}")
 separate_arguments(cxx_flags UNIX_COMMAND "${CXX_FLAGS} ${EXE_LINKER_FLAGS}")
-run("compile the consumer with pkg-config flags"
-    "${CXX_COMPILER}" -std=c++20 ${cxx_flags} "${PROJECT_DIR}/main.cpp"
-    -o "${WORK_DIR}/consumer_pc" ${pc_flags}
-    # pkg-config gives no run path; a shared libdally in the temp prefix needs one.
-    "-Wl,-rpath,${prefix}/${INSTALL_LIBDIR}")
-run("run the pkg-config consumer" "${WORK_DIR}/consumer_pc")
 
-message(STATUS "consumer: find_package(dally) and pkg-config dally both work")
+# pc_consumer(<module> <source> <exe>): compiles <source> with the module's flags and runs it.
+function(pc_consumer module source exe)
+  execute_process(COMMAND "${PKG_CONFIG}" --cflags --libs ${module}
+                  OUTPUT_VARIABLE pc_flags
+                  RESULT_VARIABLE rc
+                  OUTPUT_STRIP_TRAILING_WHITESPACE)
+  if(NOT rc STREQUAL "0")
+    message(FATAL_ERROR "consumer: pkg-config --cflags --libs ${module} failed (${rc}), "
+                        "PKG_CONFIG_PATH=$ENV{PKG_CONFIG_PATH}")
+  endif()
+  message(STATUS "consumer: pkg-config --cflags --libs ${module}: ${pc_flags}")
+  separate_arguments(pc_flags UNIX_COMMAND "${pc_flags}")
+  run("compile ${source} with pkg-config ${module} flags"
+      "${CXX_COMPILER}" -std=c++20 ${cxx_flags} "${PROJECT_DIR}/${source}"
+      -o "${WORK_DIR}/${exe}" ${pc_flags}
+      # pkg-config gives no run path; shared libraries in the temp prefix need one.
+      "-Wl,-rpath,${prefix}/${INSTALL_LIBDIR}")
+  run("run the pkg-config ${module} consumer" "${WORK_DIR}/${exe}")
+endfunction()
+
+pc_consumer(dally main.cpp consumer_pc)
+pc_consumer(dally-web web_main.cpp web_consumer_pc)
+
+message(STATUS "consumer: find_package(dally [COMPONENTS web]) and pkg-config dally, "
+               "dally-web all work")
